@@ -1,0 +1,385 @@
+"""The Agent: steps, tool dispatch, budgets, the gate, and the user's controls.
+
+One step is one model call plus the tools it asked for. Front ends subscribe
+to events and call the controls (pause, resume, interrupt, steer, queue, stop)
+from the same event loop; none of them needs a screen.
+
+Message-order rule kept at all times: an assistant message with tool calls is
+always followed by one tool message per call before any user message, even
+when the user interrupts half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from kimitui.core.budget import Budget, TokenUsage
+from kimitui.core.events import (
+    AgentState,
+    Content,
+    Done,
+    EditDecided,
+    EditProposed,
+    Event,
+    Notice,
+    Reasoning,
+    SessionStarted,
+    StateChanged,
+    StepStarted,
+    ToolCall,
+    ToolOutput,
+    UsageReport,
+    UserMessage,
+)
+from kimitui.core.gate import Gate
+from kimitui.core.llm import Completion, ModelClient, ModelError, ToolCallDraft, assistant_message
+from kimitui.tools import Toolbox, apply_decision
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PROMPT = """\
+You are kimitui, a careful senior software engineer pair-programming in one \
+project folder. Work only through the tools. Read a file before you change it. \
+Prefer edit_file for small changes and write_file for new files or rewrites. \
+Every edit is shown to the user as a diff; they may approve it, apply only some \
+hunks, or reject it with feedback: read each tool result and adapt. Run the tests \
+after editing. Keep answers short; when the task is done, say what you changed."""
+
+INTERRUPTED_MARK = "[interrupted by the user]"
+NOT_RUN = "not run: the user interrupted before this tool call started"
+CUT_SHORT = "stopped: the user interrupted this tool call before it finished"
+
+
+class _Interrupted(Exception):
+    """The phase in flight was cancelled by interrupt() or stop()."""
+
+
+def parse_arguments(raw: str) -> Any:
+    """Arguments for display: the parsed object when it parses, else the raw text."""
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw, strict=False)
+    except json.JSONDecodeError:
+        return raw
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        client: ModelClient,
+        toolbox: Toolbox,
+        gate: Gate,
+        budget: Budget,
+        project: str,
+        system_prompt: str = SYSTEM_PROMPT,
+        context_window_from_server: bool = True,
+    ) -> None:
+        self.client = client
+        self.toolbox = toolbox
+        self.gate = gate
+        self.budget = budget
+        self.project = project
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
+        self.state: AgentState = "idle"
+        # The tool list is part of the cached prefix: build it once, send it byte-identical.
+        self._tools = toolbox.schemas()
+        self._listeners: list[Callable[[Event], None]] = []
+        self._steers: list[str] = []
+        self._queued: list[str] = []
+        self._running = asyncio.Event()
+        self._running.set()
+        self._waiting_after_interrupt = False
+        self._current: asyncio.Task[Any] | None = None
+        self._stop_requested = False
+        self._started = False
+        self._ask_server_window = context_window_from_server
+
+    # -- events -----------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, event: Event) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    def _set_state(self, state: AgentState) -> None:
+        if state != self.state:
+            self.state = state
+            self.emit(StateChanged(state))
+
+    # -- controls ---------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        """Hold the loop before its next model call."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._waiting_after_interrupt = False
+        self._running.set()
+
+    def interrupt(self) -> None:
+        """Cancel the stream or tool in flight now; the loop then waits for the user."""
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
+
+    def steer(self, text: str) -> None:
+        """Deliver a user message before the next model call."""
+        self._steers.append(text)
+        if self._waiting_after_interrupt:
+            self.resume()
+
+    def queue(self, text: str) -> None:
+        """Deliver a user message once the model has finished its turn."""
+        self._queued.append(text)
+
+    def cancel_pending(self, text: str) -> bool:
+        """Withdraw a steer or queued message not yet delivered."""
+        for pending in (self._steers, self._queued):
+            if text in pending:
+                pending.remove(text)
+                return True
+        return False
+
+    @property
+    def pending_messages(self) -> list[str]:
+        return [*self._steers, *self._queued]
+
+    def stop(self) -> None:
+        """End the run at once, whatever phase it is in."""
+        self._stop_requested = True
+        self.interrupt()
+        self._running.set()
+
+    # -- the loop ---------------------------------------------------------
+
+    async def run(self, task: str | None = None) -> Done:
+        """Run until the model finishes, a budget runs out, the user stops, or an error."""
+        self._stop_requested = False
+        await self._start_session()
+        if task:
+            self._add_user(task, "task")
+        self.budget.start()
+        try:
+            done = await self._loop()
+        except asyncio.CancelledError:
+            self._finish(Done("interrupted", "cancelled"))
+            raise
+        except Exception as err:  # a front end must get a Done, never a traceback
+            log.exception("agent loop failed")
+            done = Done("error", f"internal error: {type(err).__name__}: {err}")
+        self._finish(done)
+        return done
+
+    def _finish(self, done: Done) -> None:
+        self.budget.stop_clock()
+        self._set_state("error" if done.reason == "error" else "done")
+        self.emit(done)
+
+    async def _start_session(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        cfg = self.client.config
+        self.emit(SessionStarted(self.client.session_id, self.project, cfg.model, cfg.base_url))
+        if self._ask_server_window:
+            window = await self.client.context_window()
+            if window:
+                self.budget.context_window = window
+
+    def _add_user(self, text: str, kind: str) -> None:
+        self.messages.append({"role": "user", "content": text})
+        self.emit(UserMessage(text, kind))  # type: ignore[arg-type]
+
+    async def _loop(self) -> Done:
+        while True:
+            await self._checkpoint()
+            if self._stop_requested:
+                return Done("interrupted", "stopped by the user")
+            reason = self.budget.exhausted()
+            if reason:
+                return Done(reason, self.budget.describe_exhausted(reason))  # type: ignore[arg-type]
+            try:
+                completion = await self._model_step()
+            except _Interrupted:
+                if self._stop_requested:
+                    return Done("interrupted", "stopped by the user")
+                self._wait_for_user()
+                continue
+            except ModelError as err:
+                self.emit(Notice(str(err), level="error"))
+                return Done("error", str(err))
+            if completion.tool_calls:
+                await self._run_tools(completion.tool_calls)
+                continue
+            if not self._deliver_queued():
+                return Done("finished", completion.content)
+
+    async def _checkpoint(self) -> None:
+        if self._running.is_set():
+            return
+        self._set_state("waiting" if self._waiting_after_interrupt else "paused")
+        # Time spent waiting for the user is not the model's time.
+        self.budget.stop_clock()
+        await self._running.wait()
+        self.budget.start()
+
+    def _wait_for_user(self) -> None:
+        self._waiting_after_interrupt = True
+        self._running.clear()
+
+    def _deliver_steers(self) -> None:
+        while self._steers:
+            self._add_user(self._steers.pop(0), "steer")
+
+    def _deliver_queued(self) -> bool:
+        if not self._queued and not self._steers:
+            return False
+        self._deliver_steers()
+        while self._queued:
+            self._add_user(self._queued.pop(0), "queued")
+        return True
+
+    async def _model_step(self) -> Completion:
+        self._deliver_steers()
+        self.budget.steps += 1
+        self.emit(StepStarted(self.budget.steps))
+        self._set_state("thinking")
+        stream = self.client.stream(
+            self.messages, self._tools, self.emit, time_left=self.budget.time_left
+        )
+        try:
+            completion = await self._interruptible(stream)
+        except _Interrupted:
+            self._keep_partial()
+            raise
+        self._name_calls(completion.tool_calls)
+        self._record(completion)
+        return completion
+
+    async def _interruptible(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run one phase as a task that interrupt() may cancel without cancelling run()."""
+        task = asyncio.ensure_future(coro)
+        self._current = task
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self._current = None
+        if task.cancelled():
+            raise _Interrupted
+        return task.result()
+
+    def _keep_partial(self) -> None:
+        """Keep what streamed before an interrupt, marked, without its tool calls."""
+        partial = self.client.partial
+        if not (partial.reasoning or partial.content):
+            self.emit(Notice("interrupted before the model said anything"))
+            return
+        content = f"{partial.content}\n\n{INTERRUPTED_MARK}".strip()
+        self.messages.append(
+            {"role": "assistant", "content": content, "reasoning_content": partial.reasoning}
+        )
+        if partial.reasoning:
+            self.emit(Reasoning(partial.reasoning))
+        self.emit(Content(content))
+        self.emit(Notice("interrupted: the partial answer is kept and marked"))
+
+    def _name_calls(self, calls: list[ToolCallDraft]) -> None:
+        # A server that sends no id still needs one: every call is answered by id.
+        for call in calls:
+            if not call.id:
+                call.id = f"call_{self.budget.steps}_{call.index}"
+
+    def _record(self, completion: Completion) -> None:
+        usage = completion.usage or self._estimate_usage(completion)
+        self.budget.record(usage)
+        if completion.reasoning:
+            self.emit(Reasoning(completion.reasoning))
+        if completion.content:
+            self.emit(Content(completion.content))
+        self.emit(
+            UsageReport(
+                prompt=usage.prompt,
+                completion=usage.completion,
+                reasoning=usage.reasoning,
+                cached=usage.cached,
+                total=usage.total,
+                context_pct=self.budget.context_pct,
+                session_total=self.budget.used.total,
+                cost=self.budget.cost,
+            )
+        )
+        self.messages.append(assistant_message(completion))
+
+    def _estimate_usage(self, completion: Completion) -> TokenUsage:
+        """Some servers send no usage at all: count characters rather than nothing."""
+        prompt = len(json.dumps(self.messages)) // 4
+        visible = completion.content + "".join(c.arguments for c in completion.tool_calls)
+        return TokenUsage(
+            prompt=prompt,
+            completion=(len(completion.reasoning) + len(visible)) // 4,
+            reasoning=len(completion.reasoning) // 4,
+        )
+
+    async def _run_tools(self, calls: list[ToolCallDraft]) -> None:
+        self._set_state("tools")
+        interrupted = False
+        for call in calls:
+            if interrupted or self._stop_requested:
+                self._answer(call, ok=False, output=NOT_RUN, started=time.monotonic())
+                continue
+            self.emit(ToolCall(call.id, call.name, parse_arguments(call.arguments)))
+            started = time.monotonic()
+            try:
+                ok, output = await self._interruptible(self._execute(call))
+            except _Interrupted:
+                interrupted = True
+                ok, output = False, CUT_SHORT
+            self._answer(call, ok=ok, output=output, started=started)
+        if interrupted and not self._stop_requested:
+            self._wait_for_user()
+
+    def _answer(self, call: ToolCallDraft, *, ok: bool, output: str, started: float) -> None:
+        self.messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
+        duration = round(time.monotonic() - started, 3)
+        self.emit(ToolOutput(call.id, call.name, ok, output, duration))
+
+    async def _execute(self, call: ToolCallDraft) -> tuple[bool, str]:
+        result = await self.toolbox.call(call.id, call.name, call.arguments)
+        edit = result.edit
+        if edit is None:
+            return result.ok, result.output
+        self.emit(
+            EditProposed(
+                edit.id,
+                edit.path,
+                edit.diff,
+                edit.added,
+                edit.removed,
+                new_file=edit.old_text is None,
+                unread_overwrite=edit.unread_overwrite,
+            )
+        )
+        self._set_state("review")
+        decision = await self.gate.review(edit)
+        output = apply_decision(self.toolbox.workspace, edit, decision)
+        self.emit(
+            EditDecided(edit.id, edit.path, decision.verdict, list(decision.hunks),
+                        decision.feedback)
+        )
+        self._set_state("tools")
+        return decision.verdict != "rejected", output
