@@ -1,0 +1,163 @@
+"""Which files the model sees in listings and searches.
+
+Real repositories hold virtualenvs, node_modules and build output that would
+drown every listing and cost tokens. We honour ``.gitignore`` at every level
+(deeper files take precedence, as in git), ``.git/info/exclude`` and a
+built-in set, and prune ignored folders without entering them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pathspec
+
+BUILTIN_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".jj",
+        "node_modules",
+        "bower_components",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".eggs",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".tox",
+        ".nox",
+        ".cache",
+        ".next",
+        ".nuxt",
+        ".parcel-cache",
+        ".gradle",
+        ".terraform",
+        ".idea",
+        "build",
+        "dist",
+        "htmlcov",
+    }
+)
+BUILTIN_DIR_GLOBS = ("*.egg-info",)
+BUILTIN_FILE_GLOBS = ("*.pyc", "*.pyo", "*.so", ".DS_Store", ".coverage", "*.kimitui-tmp")
+
+Level = tuple[str, pathspec.GitIgnoreSpec]  # (folder prefix like "src/", rules)
+
+
+def _load(path: Path) -> list[str]:
+    try:
+        return path.read_text("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+
+
+def builtin_ignored(name: str, is_dir: bool) -> bool:
+    if is_dir:
+        return name in BUILTIN_DIRS or any(fnmatch.fnmatch(name, g) for g in BUILTIN_DIR_GLOBS)
+    return any(fnmatch.fnmatch(name, g) for g in BUILTIN_FILE_GLOBS)
+
+
+def git_ignored(rel: str, is_dir: bool, levels: list[Level]) -> bool:
+    """Deepest .gitignore with a matching rule decides, as git does."""
+    for prefix, spec in reversed(levels):
+        sub = rel[len(prefix) :] + ("/" if is_dir else "")
+        result = spec.check_file(sub)
+        if result.include is not None:
+            return bool(result.include)
+    return False
+
+
+class IgnoreRules:
+    """Ignore decisions for one project root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root_lines = _load(root / ".git" / "info" / "exclude") + _load(root / ".gitignore")
+        self._root_level: list[Level] = [("", pathspec.GitIgnoreSpec.from_lines(root_lines))]
+        self._levels: dict[str, list[Level]] = {}
+
+    def levels_for(self, rel_dir: str) -> list[Level]:
+        """Rules in force inside ``rel_dir`` (posix, relative; "." for the root)."""
+        rel_dir = "" if rel_dir in ("", ".") else rel_dir.strip("/")
+        if rel_dir not in self._levels:
+            self._levels[rel_dir] = self._compute_levels(rel_dir)
+        return self._levels[rel_dir]
+
+    def _compute_levels(self, rel_dir: str) -> list[Level]:
+        if not rel_dir:
+            return list(self._root_level)
+        parent, _, _ = rel_dir.rpartition("/")
+        levels = list(self.levels_for(parent))
+        lines = _load(self.root / rel_dir / ".gitignore")
+        if lines:
+            levels.append((rel_dir + "/", pathspec.GitIgnoreSpec.from_lines(lines)))
+        return levels
+
+    def is_ignored(self, rel: str, is_dir: bool) -> bool:
+        """Whether ``rel`` or any folder above it is ignored."""
+        parts = rel.split("/")
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            sub_is_dir = is_dir or depth < len(parts)
+            parent = "/".join(parts[: depth - 1])
+            if builtin_ignored(parts[depth - 1], sub_is_dir):
+                return True
+            if sub_is_dir and (self.root / sub / "pyvenv.cfg").exists():
+                return True  # a virtualenv under any name
+            if git_ignored(sub, sub_is_dir, self.levels_for(parent)):
+                return True
+        return False
+
+    def iter_files(self, start_rel: str = ".") -> Iterator[str]:
+        """Relative posix paths of the non-ignored files under ``start_rel`` (unordered).
+
+        Symlinked folders are not entered (loops, and links leading out of the
+        project); symlinked files are listed and checked when read.
+        """
+        start_rel = "" if start_rel in ("", ".") else start_rel.rstrip("/")
+        stack: list[tuple[str, list[Level]]] = [(start_rel, self.levels_for(start_rel))]
+        while stack:
+            rel_dir, levels = stack.pop()
+            prefix = rel_dir + "/" if rel_dir else ""
+            try:
+                with os.scandir(self.root / rel_dir) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            names = {e.name for e in entries}
+            if "pyvenv.cfg" in names and rel_dir != start_rel:
+                continue  # a virtualenv under any name
+            if ".gitignore" in names and rel_dir:
+                lines = _load(self.root / prefix / ".gitignore")
+                levels = [*levels, (prefix, pathspec.GitIgnoreSpec.from_lines(lines))]
+            yield from self._scan(entries, prefix, levels, stack)
+
+    def _scan(
+        self,
+        entries: list[os.DirEntry[str]],
+        prefix: str,
+        levels: list[Level],
+        stack: list[tuple[str, list[Level]]],
+    ) -> Iterator[str]:
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                continue
+            if not (is_dir or is_file) or builtin_ignored(entry.name, is_dir):
+                continue
+            rel = prefix + entry.name
+            if git_ignored(rel, is_dir, levels):
+                continue
+            if is_dir:
+                stack.append((rel, levels))
+            else:
+                yield rel

@@ -1,0 +1,363 @@
+"""The tools the model may call: their schemas, argument checking and dispatch.
+
+:meth:`Toolbox.call` never raises for a model mistake (unknown tool, arguments
+that are not JSON, wrong types, a path outside the sandbox): the model gets an
+``error: ...`` result saying what to do, and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kimitui.tools import files, search, testing
+from kimitui.tools.edits import EditError, ProposedEdit, make_edit, replace_exact
+from kimitui.tools.errors import ToolError
+from kimitui.tools.limits import DEFAULT_MAX_OUTPUT_CHARS, cap_text
+from kimitui.tools.workspace import SandboxError, Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    ok: bool
+    output: str
+    edit: ProposedEdit | None = None
+
+
+def _fn(name: str, description: str, props: dict[str, dict], required: list[str]) -> dict:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": props, "required": required},
+        },
+    }
+
+
+def _p(type_: str, description: str, **extra: Any) -> dict:
+    return {"type": type_, "description": description, **extra}
+
+
+PATH = _p("string", "Path relative to the project root.")
+
+# Short, literal descriptions: vague ones make models invent arguments.
+SCHEMAS: list[dict] = [
+    _fn(
+        "list_files",
+        "List project files, sorted. Skips .gitignore'd files, .git, virtualenvs, "
+        "node_modules and build output. At most 1000 entries.",
+        {
+            "path": _p("string", "Folder to list, relative to the project root. Default: all."),
+            "pattern": _p("string", "Glob the path must match, e.g. *.py or src/**/*.ts."),
+        },
+        [],
+    ),
+    _fn(
+        "read_file",
+        "Read a text file as numbered lines (number, tab, text). Long files come in "
+        "parts; use start_line and end_line to read more.",
+        {
+            "path": PATH,
+            "start_line": _p("integer", "First line to read, 1-based. Default: 1."),
+            "end_line": _p("integer", "Last line to read, inclusive. Default: as many as fit."),
+        },
+        ["path"],
+    ),
+    _fn(
+        "write_file",
+        "Create a file, or replace a file's whole content. The user reviews the change "
+        "before it is written. Prefer edit_file for changes to existing files.",
+        {"path": PATH, "content": _p("string", "The complete new file content.")},
+        ["path", "content"],
+    ),
+    _fn(
+        "edit_file",
+        "Replace exact text in a file. old_string must match exactly once (copy it from "
+        "read_file without the line numbers) unless replace_all is true. The user reviews "
+        "the change before it is written.",
+        {
+            "path": PATH,
+            "old_string": _p("string", "Exact text to replace, including indentation."),
+            "new_string": _p("string", "Replacement text."),
+            "replace_all": _p("boolean", "Replace every match. Default: false."),
+        },
+        ["path", "old_string", "new_string"],
+    ),
+    _fn(
+        "search",
+        "Search file contents with a regular expression (Python re syntax). Skips ignored "
+        "files. Returns lines as path:line: text.",
+        {
+            "pattern": _p("string", "Regular expression to find."),
+            "path": _p("string", "File or folder to search in. Default: the whole project."),
+            "glob": _p("string", "Only search files whose path matches this glob, e.g. *.py."),
+            "ignore_case": _p("boolean", "Match case-insensitively. Default: false."),
+        },
+        ["pattern"],
+    ),
+    _fn(
+        "run_tests",
+        "Run the project's tests (pytest) and return a summary line and the end of the output.",
+        {
+            "args": _p(
+                "array",
+                'Extra arguments for the test command, e.g. ["tests/test_app.py", "-x"].',
+                items={"type": "string"},
+            ),
+        },
+        [],
+    ),
+]
+_SCHEMA_TEXT = json.dumps(SCHEMAS, sort_keys=False, ensure_ascii=False)
+TOOL_NAMES: tuple[str, ...] = tuple(s["function"]["name"] for s in SCHEMAS)
+
+
+# -- arguments -------------------------------------------------------------------
+
+
+def parse_arguments(arguments: str | dict | None) -> dict[str, Any]:
+    """Arguments as sent by the model; lenient about control characters in strings."""
+    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+        return {}
+    if isinstance(arguments, dict):
+        return arguments
+    try:
+        value = json.loads(arguments, strict=False)
+    except (ValueError, TypeError) as exc:
+        raise ToolError(
+            f'arguments are not valid JSON ({exc}); send one JSON object, e.g. {{"path": "app.py"}}'
+        ) from None
+    if not isinstance(value, dict):
+        raise ToolError('arguments must be a JSON object, e.g. {"path": "app.py"}')
+    return value
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _coerce(tool: str, name: str, value: Any, type_: str) -> Any:
+    """Check one argument against its schema type, accepting obvious spellings."""
+    if type_ == "string" and isinstance(value, str):
+        return value
+    if type_ == "integer" and (number := _as_int(value)) is not None:
+        return number
+    if type_ == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    if type_ == "array" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    kind = {"array": "an array of strings", "integer": "an integer"}.get(type_, f"a {type_}")
+    raise ToolError(f"{tool}: argument {name!r} must be {kind}")
+
+
+def validate(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    params = _SCHEMA_BY_NAME[tool]["function"]["parameters"]
+    missing = [n for n in params["required"] if args.get(n) is None]
+    if missing:
+        wanted = ", ".join(f"{n} ({params['properties'][n]['type']})" for n in missing)
+        raise ToolError(f"{tool} needs the argument(s): {wanted}")
+    clean: dict[str, Any] = {}
+    for name, value in args.items():
+        prop = params["properties"].get(name)
+        if prop is None or value is None:
+            continue  # unknown extras are ignored rather than failing the call
+        clean[name] = _coerce(tool, name, value, prop["type"])
+    return clean
+
+
+_SCHEMA_BY_NAME = {s["function"]["name"]: s for s in SCHEMAS}
+
+
+# -- the toolbox -------------------------------------------------------------------
+
+Handler = Callable[..., Awaitable[ToolResult]]
+
+
+class Toolbox:
+    """Runs tool calls against one Workspace."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        test_command: Sequence[str] | None = None,
+        test_timeout: float = 120.0,
+        max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+        api_key_env: str | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.test_command = list(test_command) if test_command else None
+        self.test_timeout = test_timeout
+        self.max_output_chars = max_output_chars
+        self.api_key_env = api_key_env
+        self._handlers: dict[str, Handler] = {
+            "list_files": self._list_files,
+            "read_file": self._read_file,
+            "write_file": self._write_file,
+            "edit_file": self._edit_file,
+            "search": self._search,
+            "run_tests": self._run_tests,
+        }
+
+    def schemas(self) -> list[dict]:
+        """The OpenAI ``tools`` list; identical bytes on every call (cached prefix)."""
+        return json.loads(_SCHEMA_TEXT)
+
+    async def call(self, call_id: str, name: str, arguments: str | dict | None) -> ToolResult:
+        try:
+            handler = self._handlers.get(name)
+            if handler is None:
+                raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(TOOL_NAMES)}")
+            args = validate(name, parse_arguments(copy.deepcopy(arguments)))
+            result = await handler(call_id, **args)
+        except (ToolError, SandboxError) as exc:
+            return ToolResult(False, cap_text(f"error: {exc}", self.max_output_chars))
+        except Exception as exc:  # a bug in one tool must not end the session
+            log.exception("tool %s failed", name)
+            return ToolResult(
+                False,
+                cap_text(
+                    f"error: {name} failed: {type(exc).__name__}: {exc}", self.max_output_chars
+                ),
+            )
+        return ToolResult(result.ok, cap_text(result.output, self.max_output_chars), result.edit)
+
+    # -- handlers ---------------------------------------------------------------
+
+    async def _list_files(
+        self, call_id: str, path: str = ".", pattern: str | None = None
+    ) -> ToolResult:
+        text = await asyncio.to_thread(files.list_files, self.workspace, path or ".", pattern)
+        return ToolResult(True, text)
+
+    async def _read_file(
+        self, call_id: str, path: str, start_line: int | None = None, end_line: int | None = None
+    ) -> ToolResult:
+        text = await asyncio.to_thread(
+            files.read_file,
+            self.workspace,
+            path,
+            start_line,
+            end_line,
+            budget=self.max_output_chars,
+        )
+        return ToolResult(True, text)
+
+    async def _write_file(self, call_id: str, path: str, content: str) -> ToolResult:
+        edit = make_edit(
+            self.workspace, call_id=call_id, tool="write_file", path=path, new_text=content
+        )
+        if edit.old_text == content:
+            return ToolResult(True, f"{edit.path} already has exactly this content; nothing to do")
+        return ToolResult(True, describe_edit(edit), edit)
+
+    async def _edit_file(
+        self,
+        call_id: str,
+        path: str,
+        old_string: str,
+        new_string: str,
+        replace_all: bool = False,
+    ) -> ToolResult:
+        ws = self.workspace
+        # Readable first: match/no-match answers would otherwise leak a withheld file.
+        rel = ws.relpath(ws.check_readable(path))
+        ws.check_writable(rel)
+        text = ws.read_text(rel)
+        if text is None:
+            raise ToolError(f"{rel} does not exist; use write_file to create it")
+        if _has_undecodable(text):
+            raise ToolError(
+                f"{rel} is not valid UTF-8, so edit_file cannot match its text; "
+                "use write_file to replace it whole (it will be saved as UTF-8)"
+            )
+        try:
+            new_text = replace_exact(
+                text, old_string, new_string, replace_all=replace_all, path=rel
+            )
+        except EditError as exc:
+            raise ToolError(str(exc)) from None
+        edit = make_edit(
+            ws,
+            call_id=call_id,
+            tool="edit_file",
+            path=rel,
+            new_text=new_text,
+            old_string=old_string,
+            new_string=new_string,
+            replace_all=replace_all,
+        )
+        return ToolResult(True, describe_edit(edit), edit)
+
+    async def _search(
+        self,
+        call_id: str,
+        pattern: str,
+        path: str = ".",
+        glob: str | None = None,
+        ignore_case: bool = False,
+    ) -> ToolResult:
+        text = await asyncio.to_thread(
+            search.search,
+            self.workspace,
+            pattern,
+            path or ".",
+            glob or None,
+            ignore_case=ignore_case,
+        )
+        return ToolResult(True, text)
+
+    async def _run_tests(self, call_id: str, args: list[str] | None = None) -> ToolResult:
+        root = self.workspace.root
+        if any("\x00" in a for a in args or ()):
+            raise ToolError("run_tests: arguments must not contain NUL bytes")
+        command = [*(self.test_command or testing.default_command(root)), *(args or [])]
+        env = testing.scrub_env(os.environ, [self.api_key_env or ""])
+        # Bytecode caches would be files in the project nobody approved.
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        try:
+            run = await testing.run_command(command, root, env, self.test_timeout)
+        except OSError as exc:
+            raise ToolError(f"could not start the test command {command[0]!r}: {exc}") from None
+        return ToolResult(run.ok, testing.summarize(run, root))
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # surrogate escapes from Workspace.read_text
+
+
+def _has_undecodable(text: str) -> bool:
+    return _UNDECODABLE.search(text) is not None
+
+
+def describe_edit(edit: ProposedEdit) -> str:
+    """What the model sees while its edit waits for the user's review."""
+    what = "new file" if edit.old_text is None else "change to"
+    hunks = f", {len(edit.hunks)} hunk{'s' if len(edit.hunks) != 1 else ''}"
+    text = (
+        f"Proposed {what} {edit.path} (+{edit.added} -{edit.removed}{hunks}); "
+        "waiting for the user's review."
+    )
+    if edit.unread_overwrite and edit.tool == "write_file":
+        text += f" Note: you have not read {edit.path} in this session; this replaces it whole."
+    return text

@@ -1,0 +1,221 @@
+"""run_tests: real subprocesses, process-group kills, scrubbed environment, summary."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kimitui.tools import Toolbox, Workspace
+from kimitui.tools.testing import parse_counts, project_python, scrub_env
+
+# Spawns a grandchild that sleeps, records its pid, then the child sleeps too.
+SPAWNER = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+open(sys.argv[1], "w").write(str(child.pid))
+print("spawned", flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie awaiting its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pid: int, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _read_pid(path: Path, seconds: float = 10.0) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return int(path.read_text())
+        time.sleep(0.05)
+    raise AssertionError("spawner never wrote the grandchild pid")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "test_math.py").write_text(
+        "def test_ok():\n    assert 1 + 1 == 2\n\n\ndef test_bad():\n    assert 1 + 1 == 3\n"
+    )
+    return root
+
+
+async def test_pytest_summary_first_then_tail(project: Path) -> None:
+    result = await Toolbox(Workspace(project)).call("c", "run_tests", {})
+    assert not result.ok
+    first, command = result.output.splitlines()[:2]
+    assert first.startswith("run_tests: FAILED (exit code 1): 1 failed, 1 passed in ")
+    assert command == "$ python -m pytest -q -p no:cacheprovider"
+    assert "assert (1 + 1) == 3" in result.output or "assert 2 == 3" in result.output
+    # nothing unapproved lands in the project: no cache, no bytecode
+    assert sorted(p.name for p in project.iterdir()) == ["test_math.py"]
+
+
+async def test_passing_run_is_ok_and_args_are_appended(project: Path) -> None:
+    result = await Toolbox(Workspace(project)).call(
+        "c", "run_tests", {"args": ["-k", "test_ok", "test_math.py"]}
+    )
+    assert result.ok
+    assert result.output.startswith("run_tests: PASSED (exit code 0): 1 passed, 1 deselected in ")
+    assert "$ python -m pytest -q -p no:cacheprovider -k test_ok test_math.py" in result.output
+
+
+async def test_args_are_never_a_shell_string(project: Path) -> None:
+    marker = project / "pwned"
+    script = "import json, sys; print(json.dumps(sys.argv[1:]))"
+    box = Toolbox(Workspace(project), test_command=[sys.executable, "-c", script])
+    args = [f"; touch {marker}", "$(touch pwned)", "a b"]
+    result = await box.call("c", "run_tests", {"args": args})
+    assert result.ok
+    assert json.loads(result.output.split("--- output ---\n", 1)[1]) == args
+    assert not marker.exists()
+
+
+async def test_output_tail_is_bounded(project: Path) -> None:
+    script = "import sys\nfor i in range(20000): print('line', i)\nsys.exit(3)"
+    box = Toolbox(Workspace(project), test_command=[sys.executable, "-c", script])
+    result = await box.call("c", "run_tests", {})
+    assert not result.ok
+    assert result.output.startswith("run_tests: FAILED (exit code 3): no pytest summary line found")
+    assert "--- last 4,000 of " in result.output
+    assert result.output.rstrip().endswith("line 19999")
+    assert len(result.output) < 4300
+
+
+async def test_timeout_kills_the_whole_process_group(project: Path, tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    box = Toolbox(
+        Workspace(project),
+        test_command=[sys.executable, "-c", SPAWNER, str(pid_file)],
+        test_timeout=1.5,
+    )
+    started = time.monotonic()
+    result = await box.call("c", "run_tests", {})
+    assert time.monotonic() - started < 10
+    assert not result.ok
+    assert result.output.startswith(
+        "run_tests: TIMED OUT after 1.5s; the test process group was killed"
+    )
+    assert "spawned" in result.output
+    grandchild = _read_pid(pid_file)
+    assert _wait_gone(grandchild), "the sleeping grandchild outlived the timeout"
+
+
+async def test_cancelling_the_task_kills_the_group_and_reraises(
+    project: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    box = Toolbox(Workspace(project), test_command=[sys.executable, "-c", SPAWNER, str(pid_file)])
+    task = asyncio.create_task(box.call("c", "run_tests", {}))
+    grandchild = await asyncio.to_thread(_read_pid, pid_file)
+    assert _alive(grandchild)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _wait_gone(grandchild), "cancellation left the grandchild running"
+
+
+async def test_environment_is_scrubbed(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "MOONSHOT_API_KEY",
+        "GITHUB_TOKEN",
+        "db_password",
+        "AWS_SECRET_ACCESS_KEY",
+        "my_apikey",
+        "KIMI_CREDENTIAL",
+    ):
+        monkeypatch.setenv(name, "sk-should-not-leak")
+    monkeypatch.setenv("KEEP_ME", "visible")
+    script = "import json, os; print(json.dumps(dict(os.environ)))"
+    box = Toolbox(
+        Workspace(project),
+        test_command=[sys.executable, "-c", script],
+        api_key_env="KIMI_CREDENTIAL",
+    )
+    result = await box.call("c", "run_tests", {})
+    assert result.ok
+    env = json.loads(result.output.split("--- output ---\n", 1)[1])
+    assert env["KEEP_ME"] == "visible"
+    assert "sk-should-not-leak" not in result.output
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert "PATH" in env
+
+
+def test_scrub_env_rules() -> None:
+    env = {
+        "PATH": "/bin",
+        "Api_Key": "1",
+        "SESSION_TOKEN": "2",
+        "x_secret_y": "3",
+        "PASSWORD": "4",
+        "HOME": "/h",
+        "OPENAI_KEY": "5",
+        "MY_VAR": "6",
+    }
+    assert scrub_env(env, ["MY_VAR"]) == {"PATH": "/bin", "HOME": "/h"}
+
+
+async def test_project_virtualenv_interpreter_is_used(project: Path) -> None:
+    fake = project / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "project venv python $*"\n')
+    fake.chmod(0o755)
+    assert project_python(project) == str(fake)
+    result = await Toolbox(Workspace(project)).call("c", "run_tests", {"args": ["-x"]})
+    assert result.ok
+    assert "$ .venv/bin/python -m pytest -q -p no:cacheprovider -x" in result.output
+    assert "project venv python -m pytest -q -p no:cacheprovider -x" in result.output
+
+
+def test_project_python_defaults_to_ours(tmp_path: Path) -> None:
+    assert project_python(tmp_path) == sys.executable
+
+
+async def test_missing_command_is_a_tool_error(project: Path) -> None:
+    box = Toolbox(Workspace(project), test_command=["definitely-not-a-command-xyz"])
+    result = await box.call("c", "run_tests", {})
+    assert not result.ok and result.output.startswith("error: could not start the test command")
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("....\n4 passed in 0.12s\n", "4 passed in 0.12s"),
+        (
+            "F.\n=== 1 failed, 1 passed, 2 warnings in 1.50s ===\n",
+            "1 failed, 1 passed, 2 warnings in 1.50s",
+        ),
+        ("\n2 errors in 0.3s\n", "2 errors in 0.3s"),
+        ("\nno tests ran in 0.01s\n", "no tests ran in 0.01s"),
+        ("Traceback: boom\n", ""),
+    ],
+)
+def test_parse_counts(output: str, expected: str) -> None:
+    assert parse_counts(output) == expected
+
+
+def test_env_is_not_mutated_for_our_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOME_TOKEN", "abc")
+    scrub_env(os.environ)
+    assert os.environ["SOME_TOKEN"] == "abc"

@@ -1,0 +1,108 @@
+"""search: output format, filters, caps, skipping ignored, binary and secret files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kimitui.tools import Toolbox, Workspace
+from kimitui.tools.search import search
+
+
+def write(root: Path, rel: str, data: str | bytes) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write(tmp_path, "src/app.py", "import os\n\ndef price_with_tax(p):\n    return p * 1.2\n")
+    write(tmp_path, "src/logic.py", "def apply_discount(p):\r\n    return p * 0.9  # TAX free\r\n")
+    write(tmp_path, "README.md", "Call price_with_tax() to add tax.\n")
+    write(tmp_path, "node_modules/lib/index.js", "price_with_tax\n")
+    write(tmp_path, ".venv/lib/site.py", "price_with_tax\n")
+    write(tmp_path, "out.log", "price_with_tax\n")
+    write(tmp_path, ".gitignore", "*.log\n")
+    write(tmp_path, ".env", "price_with_tax=sk-secret\n")
+    write(tmp_path, "img.bin", b"\x00\x01price_with_tax\x00")
+    return tmp_path
+
+
+def py(ws: Workspace, pattern: str, **kw) -> str:
+    return search(ws, pattern, use_ripgrep=False, **kw)
+
+
+def test_format_and_skips(project: Path) -> None:
+    out = py(Workspace(project), r"price_with_tax")
+    assert out.splitlines() == [
+        "README.md:1: Call price_with_tax() to add tax.",
+        "src/app.py:3: def price_with_tax(p):",
+        "[2 matching lines in 2 files]",
+    ]
+    assert "sk-secret" not in out
+
+
+def test_regex_ignore_case_glob_and_path(project: Path) -> None:
+    ws = Workspace(project)
+    assert py(ws, r"\btax\b", ignore_case=True, glob="*.py").splitlines()[:-1] == [
+        "src/logic.py:2:     return p * 0.9  # TAX free",
+    ]
+    assert py(ws, r"^def \w+", path="src").splitlines()[:-1] == [
+        "src/app.py:3: def price_with_tax(p):",
+        "src/logic.py:1: def apply_discount(p):",
+    ]
+    assert py(ws, r"return", path="src/logic.py").startswith("src/logic.py:2:")
+    # \A anchors at each line start, as in ripgrep; the whole-file prefilter must not hide it
+    assert py(ws, r"\Adef").splitlines()[:-1] == [
+        "src/app.py:3: def price_with_tax(p):",
+        "src/logic.py:1: def apply_discount(p):",
+    ]
+
+
+def test_no_matches_and_bad_regex(project: Path) -> None:
+    ws = Workspace(project)
+    assert py(ws, "zebra") == "no matches for 'zebra'"
+    with pytest.raises(Exception, match="invalid regular expression"):
+        py(ws, "price(")
+    with pytest.raises(Exception, match="outside the project"):
+        py(ws, "x", path="../")
+
+
+def test_searching_a_secret_file_directly_finds_nothing(project: Path) -> None:
+    out = py(Workspace(project), "sk-secret", path=".env")
+    assert out == "no matches for 'sk-secret'"
+
+
+def test_cap_reports_count_left_out(tmp_path: Path) -> None:
+    write(tmp_path, "many.txt", "hit\n" * 250)
+    write(tmp_path, "long.txt", "hit " + "y" * 1000 + "\n")
+    out = search(Workspace(tmp_path), "hit", use_ripgrep=False, limit=200)
+    lines = out.splitlines()
+    assert len(lines) == 201
+    assert lines[0].startswith("long.txt:1: hit yyy") and lines[0].endswith("[704 more characters]")
+    assert lines[-1] == (
+        "[200 of 251 matching lines shown (2 files); 51 more not shown; narrow with path, "
+        "glob or a more specific pattern]"
+    )
+
+
+async def test_search_through_toolbox(project: Path) -> None:
+    result = await Toolbox(Workspace(project)).call("c", "search", {"pattern": "discount"})
+    assert result.ok and result.output.startswith("src/logic.py:1: def apply_discount(p):")
+    bad = await Toolbox(Workspace(project)).call("c", "search", {"pattern": "("})
+    assert not bad.ok and bad.output.startswith("error: invalid regular expression")
+
+
+@pytest.mark.skipif(shutil.which("rg") is None, reason="ripgrep is not installed")
+@pytest.mark.parametrize(
+    "pattern", [r"price_with_tax", r"^def \w+", r"(?i)tax", r"return", r"\(p\):$", "p$"]
+)
+def test_ripgrep_and_python_agree(project: Path, pattern: str) -> None:
+    ws = Workspace(project)
+    assert search(ws, pattern, use_ripgrep=True) == search(ws, pattern, use_ripgrep=False)
