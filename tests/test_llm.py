@@ -100,9 +100,16 @@ async def test_reads_usage_from_either_placement(style: str) -> None:
     turns = [Turn(reasoning=thought, content="first"), Turn(reasoning=thought, content="second")]
     async with model(turns, server_kw={"usage_style": style}) as (_, client):
         first = await ask(client)
-        second = await client.stream([SYSTEM, USER, {"role": "assistant", "content": "first"},
-                                      {"role": "user", "content": "again"}], [READ_TOOL],
-                                     Recorder())
+        second = await client.stream(
+            [
+                SYSTEM,
+                USER,
+                {"role": "assistant", "content": "first"},
+                {"role": "user", "content": "again"},
+            ],
+            [READ_TOOL],
+            Recorder(),
+        )
     assert first.usage is not None and second.usage is not None
     assert first.usage.prompt > 0 and first.usage.completion > 0
     # The second request repeats the first one's prefix, so the server reports cache hits.
@@ -149,9 +156,13 @@ async def test_tool_call_turn_is_echoed_with_reasoning_and_without_empty_content
 
 async def test_server_rejects_what_the_client_must_never_send() -> None:
     """The rules above matter: the strict server refuses the textbook shape."""
-    bad = {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": "{}"}}
-    ]}
+    bad = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": "{}"}}
+        ],
+    }
     async with model([Turn(content="never")]) as (server, client):
         with pytest.raises(ModelError) as info:
             await client.stream([SYSTEM, USER, bad], [READ_TOOL], Recorder())
@@ -254,9 +265,11 @@ def test_401_on_moonshot_suggests_the_other_region() -> None:
     request = httpx2.Request("POST", f"{CHINA_URL}/chat/completions")
     response = httpx2.Response(401, request=request)
     err = openai.AuthenticationError(
-        "Invalid Authentication", response=response,
-        body={"error": {"message": "Invalid Authentication",
-                        "type": "invalid_authentication_error"}},
+        "Invalid Authentication",
+        response=response,
+        body={
+            "error": {"message": "Invalid Authentication", "type": "invalid_authentication_error"}
+        },
     )
     message = str(classify_status(err, ClientConfig(base_url=CHINA_URL)))
     assert CHINA_URL in message and f"the international endpoint {INTERNATIONAL_URL}" in message

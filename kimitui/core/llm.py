@@ -392,8 +392,9 @@ class ModelClient:
                 if not completion.empty or empty_retried:
                     return self._check_empty(completion)
                 empty_retried = True
-                raise ModelError("the model answered with thinking only", kind="empty",
-                                 retryable=True)
+                raise ModelError(
+                    "the model answered with thinking only", kind="empty", retryable=True
+                )
             except ModelError as err:
                 if not err.retryable or attempt >= self.config.max_attempts:
                     raise self._final(err, attempt) from err

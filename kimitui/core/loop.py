@@ -98,6 +98,7 @@ class Agent:
         self._waiting_after_interrupt = False
         self._current: asyncio.Task[Any] | None = None
         self._stop_requested = False
+        self._interrupt_pending = False
         self._started = False
         self._ask_server_window = context_window_from_server
 
@@ -133,6 +134,9 @@ class Agent:
         """Cancel the stream or tool in flight now; the loop then waits for the user."""
         if self._current is not None and not self._current.done():
             self._current.cancel()
+        elif self.state in ("thinking", "tools", "review"):
+            # Between two phases: the next one must not start.
+            self._interrupt_pending = True
 
     def steer(self, text: str) -> None:
         """Deliver a user message before the next model call."""
@@ -167,6 +171,7 @@ class Agent:
     async def run(self, task: str | None = None) -> Done:
         """Run until the model finishes, a budget runs out, the user stops, or an error."""
         self._stop_requested = False
+        self._interrupt_pending = False
         await self._start_session()
         if task:
             self._add_user(task, "task")
@@ -227,6 +232,9 @@ class Agent:
                 return Done("finished", completion.content)
 
     async def _checkpoint(self) -> None:
+        if self._interrupt_pending:
+            self._interrupt_pending = False
+            self._wait_for_user()
         if self._running.is_set():
             return
         self._set_state("waiting" if self._waiting_after_interrupt else "paused")
@@ -270,6 +278,10 @@ class Agent:
 
     async def _interruptible(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run one phase as a task that interrupt() may cancel without cancelling run()."""
+        if self._interrupt_pending:
+            self._interrupt_pending = False
+            coro.close()
+            raise _Interrupted
         task = asyncio.ensure_future(coro)
         self._current = task
         try:
@@ -378,8 +390,9 @@ class Agent:
         decision = await self.gate.review(edit)
         output = apply_decision(self.toolbox.workspace, edit, decision)
         self.emit(
-            EditDecided(edit.id, edit.path, decision.verdict, list(decision.hunks),
-                        decision.feedback)
+            EditDecided(
+                edit.id, edit.path, decision.verdict, list(decision.hunks), decision.feedback
+            )
         )
         self._set_state("tools")
         return decision.verdict != "rejected", output

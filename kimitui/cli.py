@@ -1,0 +1,207 @@
+"""Command line: flags + config -> a front end.
+
+Imports stay lazy so that ``--help`` and ``--version`` never load the SDK or
+Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kimitui import __version__
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad flags, config or project: exit 2 with the message."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kimitui",
+        description="A terminal pair-programmer: a Kimi coding model works on PROJECT "
+        "through tools, and every file change waits for your approval.",
+    )
+    p.add_argument(
+        "project",
+        nargs="?",
+        default=None,
+        metavar="PROJECT",
+        help="project folder (default: the current folder)",
+    )
+    p.add_argument("--task", help="first instruction (required with --headless)")
+    p.add_argument("--model", help="model id (default kimi-k2.7-code; env KIMITUI_MODEL)")
+    p.add_argument(
+        "--base-url",
+        dest="base_url",
+        help="OpenAI-compatible endpoint (default https://api.moonshot.ai/v1; "
+        "env KIMITUI_BASE_URL)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        dest="api_key_env",
+        metavar="VAR",
+        help="env var holding the API key (default MOONSHOT_API_KEY)",
+    )
+    p.add_argument(
+        "--max-steps",
+        dest="max_steps",
+        type=_positive_int,
+        metavar="N",
+        help="model calls allowed (default 25)",
+    )
+    p.add_argument(
+        "--token-budget",
+        dest="token_budget",
+        type=_positive_int,
+        metavar="N",
+        help="cap on total billed tokens",
+    )
+    p.add_argument(
+        "--time-budget",
+        dest="time_budget",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="wall-clock cap",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        dest="idle_timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="a stream silent this long is a failure (default 90)",
+    )
+    p.add_argument(
+        "--approve",
+        choices=["ask", "auto", "never"],
+        help="edits: ask each time (TUI default), apply all, or reject all (headless default)",
+    )
+    p.add_argument("--headless", action="store_true", help="no TUI: one line per event")
+    p.add_argument("--json", action="store_true", help="with --headless: JSONL events")
+    p.add_argument(
+        "--demo", action="store_true", help="offline: scripted model server and a sample project"
+    )
+    p.add_argument("--theme", help="TUI theme name")
+    p.add_argument(
+        "--resume", nargs="?", const="last", metavar="ID|last", help="continue a saved session"
+    )
+    p.add_argument("--version", action="version", version=f"kimitui {__version__}")
+    return p
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+_SETTING_FLAGS = (
+    "model",
+    "base_url",
+    "api_key_env",
+    "max_steps",
+    "token_budget",
+    "time_budget",
+    "idle_timeout",
+    "approve",
+    "theme",
+)
+
+
+def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in _SETTING_FLAGS if getattr(args, name) is not None}
+
+
+def _prepare_project(args: argparse.Namespace) -> Path:
+    if args.demo:
+        from kimitui.demo import copy_sample
+
+        target = (
+            Path(args.project) if args.project else Path(tempfile.mkdtemp(prefix="kimitui-demo-"))
+        )
+        try:
+            copy_sample(target)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
+        return target.resolve()
+    project = Path(args.project or ".")
+    if not project.exists():
+        raise UsageError(f"project folder {project} does not exist")
+    if not project.is_dir():
+        raise UsageError(f"project {project} is not a folder")
+    return project.resolve()
+
+
+def _api_key(args: argparse.Namespace, key_env: str) -> str:
+    if args.demo:
+        return "demo"
+    key = os.environ.get(key_env, "").strip()
+    if not key:
+        raise UsageError(
+            f"no API key: set {key_env} (export {key_env}=sk-...), or name another "
+            "variable with --api-key-env; try --demo to run offline without a key"
+        )
+    return key
+
+
+def _check_flags(args: argparse.Namespace, approve: str) -> None:
+    if args.json and not args.headless:
+        raise UsageError("--json needs --headless")
+    if args.resume:
+        raise UsageError("--resume is not available yet: sessions are not saved in this build")
+    if not args.headless:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UsageError(
+                "the TUI needs a terminal; for scripts and pipes run with --headless "
+                "(e.g. kimitui --demo --headless --approve auto)"
+            )
+        return  # the TUI takes its task from the composer when --task is absent
+    if approve == "ask":
+        raise UsageError("--approve ask needs the TUI; headless runs take auto or never")
+    if not args.task and not args.demo:
+        raise UsageError("--headless needs --task TEXT")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except UsageError as err:
+        print(f"kimitui: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kimitui.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(_given_settings(args))
+    except ConfigError as err:
+        raise UsageError(str(err)) from err
+    approve = args.approve or ("ask" if not args.headless else "never")
+    _check_flags(args, approve)
+    key = _api_key(args, settings.api_key_env)
+    project = _prepare_project(args)
+    import asyncio
+
+    if args.headless:
+        from kimitui.launch import launch_headless
+
+        return asyncio.run(launch_headless(settings, project, args, key, approve))
+    from kimitui.launch import launch_tui
+
+    return asyncio.run(launch_tui(settings, project, args, key, approve))

@@ -1,0 +1,128 @@
+"""Settings: defaults, overridden by config.toml, by env vars, then by flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "kimi-k2.7-code"
+DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
+DEFAULT_KEY_ENV = "MOONSHOT_API_KEY"
+
+
+class ConfigError(Exception):
+    """The config file or a setting is wrong; the message names which and where."""
+
+
+@dataclass
+class Settings:
+    model: str = DEFAULT_MODEL
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str = DEFAULT_KEY_ENV
+    temperature: float | None = None
+    thinking: bool = True
+    context_window: int | None = None
+    idle_timeout: float = 90.0
+    max_steps: int = 25
+    token_budget: int | None = None
+    time_budget: float | None = None
+    cost_budget: float | None = None
+    price_input: float | None = None
+    price_cached_input: float | None = None
+    price_output: float | None = None
+    currency: str = "USD"
+    deny_read: list[str] = field(default_factory=list)
+    deny_write: list[str] = field(default_factory=list)
+    test_command: list[str] | None = None
+    test_timeout: float = 120.0
+    approve: str | None = None
+    theme: str | None = None
+
+
+# config.toml section/key -> Settings field
+_TOML_KEYS: dict[tuple[str, str], str] = {
+    ("model", "name"): "model",
+    ("model", "base_url"): "base_url",
+    ("model", "api_key_env"): "api_key_env",
+    ("model", "temperature"): "temperature",
+    ("model", "thinking"): "thinking",
+    ("model", "context_window"): "context_window",
+    ("model", "idle_timeout"): "idle_timeout",
+    ("budget", "max_steps"): "max_steps",
+    ("budget", "token_budget"): "token_budget",
+    ("budget", "time_budget"): "time_budget",
+    ("budget", "cost_budget"): "cost_budget",
+    ("prices", "input"): "price_input",
+    ("prices", "cached_input"): "price_cached_input",
+    ("prices", "output"): "price_output",
+    ("prices", "currency"): "currency",
+    ("tools", "deny_read"): "deny_read",
+    ("tools", "deny_write"): "deny_write",
+    ("tools", "test_command"): "test_command",
+    ("tools", "test_timeout"): "test_timeout",
+    ("ui", "approve"): "approve",
+    ("ui", "theme"): "theme",
+}
+
+_ENV_KEYS = {"KIMITUI_MODEL": "model", "KIMITUI_BASE_URL": "base_url"}
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("KIMITUI_CONFIG")
+    if explicit:
+        return Path(explicit)
+    from platformdirs import user_config_path
+
+    return user_config_path("kimitui") / "config.toml"
+
+
+def _check_type(name: str, value: Any, source: str) -> None:
+    expected = {f.name: f.type for f in fields(Settings)}[name]
+    ok = {
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }
+    kinds = [k for k in ok if k in str(expected)]
+    if not any(ok[k] for k in kinds):
+        raise ConfigError(f"{source}: expected {' or '.join(kinds)}, got {value!r}")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Settings fields from a config.toml; a missing file means no overrides."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"cannot read {path}: {err}") from err
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: '{section}' must be a [table]")
+        for key, value in table.items():
+            name = _TOML_KEYS.get((section, key))
+            if name is None:
+                raise ConfigError(f"{path}: unknown setting [{section}] {key}")
+            _check_type(name, value, f"{path}: [{section}] {key}")
+            values[name] = value
+    return values
+
+
+def load_settings(flags: dict[str, Any]) -> Settings:
+    """Merge the layers; ``flags`` holds only the flags the user actually gave."""
+    settings = Settings()
+    layers = [read_config_file(config_path()), _env_values(), flags]
+    for layer in layers:
+        for name, value in layer.items():
+            setattr(settings, name, value)
+    return settings
+
+
+def _env_values() -> dict[str, Any]:
+    return {name: os.environ[var] for var, name in _ENV_KEYS.items() if os.environ.get(var)}

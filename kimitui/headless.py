@@ -1,0 +1,110 @@
+"""Headless front end: one readable line per event, or JSONL with --json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from typing import TextIO
+
+from kimitui.core import events as ev
+from kimitui.core.loop import Agent
+
+EXIT_CODES = {
+    "finished": 0,
+    "error": 1,
+    "max_steps": 3,
+    "token_budget": 3,
+    "time_budget": 3,
+    "cost_budget": 3,
+    "interrupted": 130,
+}
+
+
+def one_line(text: str, limit: int = 100) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class HeadlessRenderer:
+    """Subscribes to an Agent and writes its events to a stream."""
+
+    def __init__(self, out: TextIO = sys.stdout, *, json_mode: bool = False) -> None:
+        self.out = out
+        self.json_mode = json_mode
+        self.step = 0
+
+    def __call__(self, event: ev.Event) -> None:
+        if event.streaming or isinstance(event, ev.StateChanged):
+            return
+        if isinstance(event, ev.StepStarted):
+            self.step = event.n
+        line = (
+            json.dumps(event.to_dict(), ensure_ascii=False)
+            if self.json_mode
+            else self.format(event)
+        )
+        if line is not None:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def format(self, event: ev.Event) -> str | None:
+        prefix = f"[step {self.step}]"
+        match event:
+            case ev.SessionStarted():
+                return f"session {event.id} · {event.model} · {event.project}"
+            case ev.StepStarted():
+                return None
+            case ev.UserMessage():
+                return f"[{event.kind}] {one_line(event.text, 200)}"
+            case ev.Reasoning():
+                return f"{prefix} thinking: {one_line(event.text)}"
+            case ev.Content():
+                return f"{prefix} says: {event.text}"
+            case ev.ToolCall():
+                args = event.arguments
+                shown = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+                return f"{prefix} {event.name}({one_line(shown, 80)})"
+            case ev.ToolOutput():
+                status = "ok" if event.ok else "error"
+                return f"{prefix}   -> {status}: {one_line(event.output, 90)}"
+            case ev.EditProposed():
+                kind = "new file" if event.new_file else "edit"
+                flag = " (overwrites a file the model never read)" if event.unread_overwrite else ""
+                return f"{prefix} {kind} {event.path} +{event.added} -{event.removed}{flag}"
+            case ev.EditDecided():
+                feedback = f": {one_line(event.feedback, 80)}" if event.feedback else ""
+                return f"{prefix} {event.verdict} {event.path}{feedback}"
+            case ev.UsageReport():
+                return self._usage(event)
+            case ev.RetryScheduled():
+                return f"retry {event.attempt}: {event.reason}; waiting {event.wait_s:g} s"
+            case ev.Notice():
+                return f"{event.level}: {event.text}"
+            case ev.Done():
+                return f"done ({event.reason}): {event.message}"
+        return None
+
+    def _usage(self, u: ev.UsageReport) -> str:
+        cost = f" · cost {u.cost:.4f}" if u.cost is not None else ""
+        return (
+            f"[step {self.step}] tokens: {u.prompt:,} prompt ({u.cached:,} cached), "
+            f"{u.completion:,} completion ({u.reasoning:,} thinking) · "
+            f"session {u.session_total:,} · context {u.context_pct:g}%{cost}"
+        )
+
+
+async def run_headless(agent: Agent, task: str | None, *, json_mode: bool) -> int:
+    """Drive the Agent to the end and return the process exit code."""
+    agent.subscribe(HeadlessRenderer(json_mode=json_mode))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, agent.stop)
+    try:
+        done = await agent.run(task)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await agent.client.close()
+    return EXIT_CODES[done.reason]

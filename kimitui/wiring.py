@@ -1,0 +1,77 @@
+"""Builds an Agent from Settings; shared by the TUI and the headless front end."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from kimitui.config import Settings
+from kimitui.core.budget import DEFAULT_CONTEXT_WINDOW, Budget, Limits, Prices
+from kimitui.core.gate import Gate
+from kimitui.core.llm import ClientConfig, ModelClient
+from kimitui.core.loop import Agent
+from kimitui.tools import Toolbox, Workspace
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str
+    api_key: str
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def build_budget(settings: Settings) -> Budget:
+    return Budget(
+        limits=Limits(
+            max_steps=settings.max_steps,
+            token_budget=settings.token_budget,
+            time_budget=settings.time_budget,
+            cost_budget=settings.cost_budget,
+        ),
+        prices=Prices(
+            input=settings.price_input,
+            cached_input=settings.price_cached_input,
+            output=settings.price_output,
+            currency=settings.currency,
+        ),
+        context_window=settings.context_window or DEFAULT_CONTEXT_WINDOW,
+    )
+
+
+def build_agent(
+    settings: Settings,
+    project: Path,
+    endpoint: Endpoint,
+    gate: Gate,
+    *,
+    session_id: str | None = None,
+) -> Agent:
+    workspace = Workspace(project, deny_read=settings.deny_read, deny_write=settings.deny_write)
+    toolbox = Toolbox(
+        workspace, test_command=settings.test_command, test_timeout=settings.test_timeout
+    )
+    client = ModelClient(
+        ClientConfig(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key,
+            model=settings.model,
+            api_key_env=settings.api_key_env,
+            temperature=settings.temperature,
+            thinking=settings.thinking,
+            idle_timeout=settings.idle_timeout,
+        ),
+        session_id=session_id or new_session_id(),
+    )
+    return Agent(
+        client=client,
+        toolbox=toolbox,
+        gate=gate,
+        budget=build_budget(settings),
+        project=str(workspace.root),
+        # A configured window wins over what the server reports.
+        context_window_from_server=settings.context_window is None,
+    )
