@@ -1,0 +1,598 @@
+"""KimiApp: the Textual front end over one Agent.
+
+The App owns the Agent: it subscribes to its events, runs it in a named
+worker, and is the only place that calls its controls. Widgets render state
+and post messages. Streamed fragments are buffered and flushed to the panes
+at most every FLUSH_S seconds (20 Hz), so the screen costs the same whatever
+rate the model streams at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from rich.style import Style
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import DirectoryTree, Footer, Input, Static
+
+from kimitui.core import events as ev
+from kimitui.core.loop import Agent
+from kimitui.tui.composer import Composer
+from kimitui.tui.messages import (
+    ComposerSubmitted,
+    FilesChanged,
+    PendingRecalled,
+    ToolRowChosen,
+    WatchProblem,
+)
+from kimitui.tui.meter import BudgetMeter
+from kimitui.tui.preview import FilePreviewScreen
+from kimitui.tui.statusbar import StatusBar
+from kimitui.tui.textview import Block, TextView
+from kimitui.tui.toolpane import ToolDetailScreen, ToolPane, ToolRecord
+from kimitui.tui.tree import LEGEND, ProjectTree
+from kimitui.tui.watch import ChangeTracker, watch_project
+
+FLUSH_S = 0.05  # streamed text reaches the screen at most 20 times a second
+ACTIVE = frozenset({"thinking", "tools", "review", "paused", "waiting", "retrying"})
+INTERRUPTIBLE = frozenset({"thinking", "tools", "review", "retrying"})
+BUDGETS = frozenset({"max_steps", "token_budget", "time_budget", "cost_budget"})
+PLACEHOLDERS = {
+    "task": "What should the model do? (Enter starts)",
+    "steer": "Message the model: delivered before its next step (Enter)",
+    "waiting": "Interrupted: tell the model what to do instead (Enter), or p to continue",
+    "followup": "Follow-up task in the same conversation (Enter)",
+    "budget": "Budget used up: press + to raise it and continue",
+}
+
+
+class KimiApp(App[int]):
+    """Reasoning, tool calls and transcript of one Agent, with a file tree and a meter."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "kimitui"
+    BINDINGS: ClassVar = [
+        Binding("escape", "interrupt", "interrupt"),
+        Binding("escape", "end_run", "end run"),
+        Binding("p", "pause", "pause", priority=True),
+        Binding("p", "resume", "resume", priority=True),
+        Binding("plus", "raise_budget", "raise budget", key_display="+", priority=True),
+        Binding("ctrl+x", "cancel_pending", "cancel pending", priority=True),
+        Binding("up", "recall_pending", "edit pending", key_display="↑", show=False),
+        Binding("ctrl+o", "toggle_steps", "steps"),
+    ]
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        task: str | None = None,
+        approval_label: str = "auto",
+        notices: Sequence[tuple[str, str]] = (),
+        project_name: str | None = None,
+        watch: bool = True,
+        theme_name: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.theme_name = theme_name
+        self.agent = agent
+        self.project = Path(agent.project)
+        self.project_name = project_name or self.project.name
+        self.first_task = task
+        self.approval_label = approval_label
+        self.startup_notices = list(notices)
+        self.watch_enabled = watch
+        self.loop_state: str = "idle"
+        self.run_active = False
+        self.budget_out: str | None = None
+        self.tracker = ChangeTracker(self.project)
+        self._buffers: dict[str, list[str]] = {"reasoning": [], "content": []}
+        self._flush_timer: Timer | None = None
+        self._step = 0
+        self._step_block: Block | None = None
+        self._step_tools: list[str] = []
+        self._answer: Block | None = None
+        self._shutting_down = False
+        self._watch_stop = asyncio.Event()
+
+    # -- layout ----------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(
+            self.project_name, self.agent.client.config.model, self.approval_label, id="status"
+        )
+        with Horizontal(id="body"):
+            with Vertical(id="side"):
+                yield ProjectTree(self.project, id="tree")
+                yield Static(LEGEND, id="legend", markup=False)
+                yield BudgetMeter(id="meter")
+            with Vertical(id="main"):
+                yield TextView(id="reasoning")
+                yield ToolPane(id="tools")
+                yield TextView(id="transcript")
+        yield Composer(self.shortcut_active, id="composer")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._apply_theme()
+        self._titles()
+        self.agent.subscribe(self._on_agent_event)
+        self.meter.show(self.agent.budget)
+        self.set_interval(1.0, self._tick, name="meter-clock")
+        for level, text in self.startup_notices:
+            self._notice(text, level)
+        self.composer.show_pending([])
+        self._show_state()
+        self.composer.input.focus()
+        if self.watch_enabled:
+            self._watch_files()
+        if self.first_task:
+            self._start_run(self.first_task)
+
+    def _apply_theme(self) -> None:
+        if not self.theme_name:
+            return
+        if self.theme_name in self.available_themes:
+            self.theme = self.theme_name
+        else:
+            names = ", ".join(sorted(self.available_themes))
+            self.startup_notices.append(
+                ("warning", f"unknown theme {self.theme_name!r}; available: {names}")
+            )
+
+    def _titles(self) -> None:
+        tree = self.query_one(ProjectTree)
+        tree.border_title = self.project_name
+        self.meter.border_title = "budget"
+        self.reasoning.border_title = "thinking"
+        self.tools.border_title = "tool calls (enter: details)"
+        self.transcript.border_title = "transcript"
+
+    @property
+    def reasoning(self) -> TextView:
+        return self.query_one("#reasoning", TextView)
+
+    @property
+    def transcript(self) -> TextView:
+        return self.query_one("#transcript", TextView)
+
+    @property
+    def tools(self) -> ToolPane:
+        return self.query_one(ToolPane)
+
+    @property
+    def meter(self) -> BudgetMeter:
+        return self.query_one(BudgetMeter)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    @property
+    def project_tree(self) -> ProjectTree:
+        return self.query_one(ProjectTree)
+
+    # -- styles ----------------------------------------------------------
+
+    def _style(self, name: str, **extra: bool) -> Style:
+        color = getattr(self.current_theme, name, None)
+        return Style(color=color, **extra) if color else Style(**extra)
+
+    # -- running the agent -------------------------------------------------
+
+    def _start_run(self, task: str | None) -> None:
+        self.run_active = True
+        self.budget_out = None
+        self._show_state()
+        self.run_worker(
+            self._run(task), name="agent-run", group="agent", exclusive=True, exit_on_error=False
+        )
+
+    async def _run(self, task: str | None) -> None:
+        try:
+            await self.agent.run(task)
+        finally:
+            self.run_active = False
+            if not self._shutting_down:
+                self._show_state()
+
+    @work(name="file-watcher", group="watch", exclusive=True, exit_on_error=False)
+    async def _watch_files(self) -> None:
+        await watch_project(
+            self.project,
+            self.tracker,
+            self.post_message,
+            lambda text: self.post_message(WatchProblem(text)),
+            self._watch_stop,
+        )
+
+    async def action_quit(self) -> None:
+        self._shutting_down = True
+        self._watch_stop.set()
+        self.agent.stop()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        self._shutting_down = True
+        self._watch_stop.set()
+        self.agent.stop()
+        with contextlib.suppress(Exception):
+            await self.agent.client.close()
+
+    # -- agent events ------------------------------------------------------
+
+    def _on_agent_event(self, event: ev.Event) -> None:
+        if self._shutting_down or not self.is_running:
+            return
+        if event.streaming:
+            self._buffer(event)
+            return
+        self._flush()
+        try:
+            with self.batch_update():
+                self._apply(event)
+        except NoMatches:  # the screen is going away
+            return
+
+    def _buffer(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ReasoningDelta):
+            self._buffers["reasoning"].append(event.text)
+        elif isinstance(event, ev.ContentDelta):
+            self._buffers["content"].append(event.text)
+        else:
+            return
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_S, self._flush, name="stream-flush")
+
+    def _flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        reasoning = "".join(self._buffers["reasoning"])
+        content = "".join(self._buffers["content"])
+        self._buffers["reasoning"].clear()
+        self._buffers["content"].clear()
+        if reasoning:
+            self.reasoning.append(reasoning)
+        if content:
+            self.transcript.extend(self._answer_block(), content)
+
+    def _answer_block(self) -> Block:
+        if self._answer is None:
+            self._answer = self.transcript.add(
+                Block("", prefix="kimi ▸ ", prefix_style=self._style("primary", bold=True))
+            )
+        return self._answer
+
+    def _apply(self, event: ev.Event) -> None:
+        match event:
+            case ev.StepStarted():
+                self._new_step(event.n)
+            case ev.Reasoning():
+                self._step_reasoning(event.text)
+            case ev.Content():
+                self.transcript.replace(self._answer_block(), event.text)
+            case ev.ToolCall():
+                self._tool_call(event)
+            case ev.ToolOutput():
+                self._tool_output(event)
+            case ev.EditProposed():
+                self._edit_proposed(event)
+            case ev.EditDecided():
+                self._edit_decided(event)
+            case ev.UsageReport():
+                self.meter.show(self.agent.budget)
+            case ev.UserMessage():
+                self._user_message(event)
+            case ev.RetryScheduled():
+                self._notice(
+                    f"retry {event.attempt}: {event.reason}; waiting {event.wait_s:g} s", "warning"
+                )
+            case ev.Notice():
+                self._notice(event.text, event.level)
+            case ev.StateChanged():
+                self.loop_state = event.state
+                self._show_state()
+            case ev.Done():
+                self._done(event)
+
+    def _new_step(self, n: int) -> None:
+        self._finish_step()
+        self._step, self._step_tools, self._answer = n, [], None
+        self.reasoning.clear()
+        self.reasoning.add(Block("", style=Style(italic=True)))
+        self.reasoning.border_title = f"thinking · step {n}"
+        self._step_block = self.transcript.add(
+            Block(
+                "",
+                style=Style(dim=True, italic=True),
+                summary=f"step {n} · thinking…",
+                collapsed=True,
+                prefix_style=Style(dim=True),
+            )
+        )
+        self.meter.show(self.agent.budget)
+        self._show_state()
+
+    def _step_reasoning(self, text: str) -> None:
+        if self._step_block is not None:
+            self.transcript.replace(self._step_block, text)
+            self._summarise_step()
+        view = self.reasoning
+        if view.blocks and view.blocks[-1].text != text:
+            view.replace(view.blocks[-1], text)
+
+    def _summarise_step(self) -> None:
+        block = self._step_block
+        if block is None:
+            return
+        parts = [f"step {self._step}"]
+        if block.text:
+            parts.append(f"thought {len(block.text):,} chars")
+        if self._step_tools:
+            parts.append(", ".join(self._step_tools))
+        block.summary = " · ".join(parts)
+        self.transcript.repaint_blocks()
+
+    def _finish_step(self) -> None:
+        if self._step_block is not None and not self._step_block.text:
+            self._summarise_step()
+
+    def _tool_call(self, event: ev.ToolCall) -> None:
+        record = ToolRecord(event.id, self._step, event.name, event.arguments)
+        self.tools.upsert(record)
+        self._step_tools.append(f"{event.name}({record.key_argument[:24]})")
+        self._summarise_step()
+
+    def _tool_output(self, event: ev.ToolOutput) -> None:
+        record = self.tools.records.get(event.id)
+        if record is None:
+            record = ToolRecord(event.id, self._step, event.name, {})
+        record.status = "ok" if event.ok else "error"
+        record.output = event.output
+        record.duration = event.duration_s
+        self.tools.upsert(record)
+        path = record.arguments.get("path") if isinstance(record.arguments, dict) else None
+        if event.ok and event.name == "read_file" and isinstance(path, str):
+            self.project_tree.mark(path.lstrip("./") or path, "read")
+
+    def _edit_proposed(self, event: ev.EditProposed) -> None:
+        record = self.tools.records.get(event.id)
+        if record is not None:
+            record.status = "review"
+            self.tools.upsert(record)
+        self.project_tree.mark(event.path, "pending")
+
+    def _edit_decided(self, event: ev.EditDecided) -> None:
+        self.project_tree.mark(event.path, "pending", on=False)
+        if event.verdict != "rejected":
+            self.tracker.own_write(event.path)
+            self.project_tree.mark(event.path, "outside", on=False)
+            self.project_tree.mark(event.path, "ours")
+
+    def _user_message(self, event: ev.UserMessage) -> None:
+        label = {"task": "you ▸ ", "steer": "you (steer) ▸ ", "queued": "you (queued) ▸ "}
+        style = self._style("accent", bold=True)
+        self.transcript.add(Block(event.text, prefix=label[event.kind], prefix_style=style))
+        self.composer.show_pending(self.agent.pending_messages)
+
+    def _notice(self, text: str, level: str = "info") -> None:
+        mark = {"warning": "! ", "error": "✗ "}.get(level, "· ")
+        style = self._style(level) if level in ("warning", "error") else Style(italic=True)
+        bold = style + Style(bold=True)
+        self.transcript.add(Block(text, style=style, prefix=mark, prefix_style=bold))
+
+    def _done(self, event: ev.Done) -> None:
+        self._finish_step()
+        self.meter.show(self.agent.budget)
+        if event.reason in BUDGETS:
+            self.budget_out = event.reason
+            self._notice(
+                f"{event.message}. Press + to raise it and continue, or give a new task.", "warning"
+            )
+        elif event.reason == "finished":
+            self._notice("finished: type a follow-up task to continue the conversation")
+        elif event.reason == "interrupted":
+            self._notice(f"run ended: {event.message}", "warning")
+        elif not self._last_notice_is(event.message):
+            self._notice(event.message, "error")
+        self._show_state()
+
+    def _last_notice_is(self, text: str) -> bool:
+        blocks = self.transcript.blocks
+        return bool(blocks) and blocks[-1].text == text
+
+    # -- state, footer, placeholder ------------------------------------------
+
+    def _display_state(self) -> str:
+        if self.budget_out and not self.run_active:
+            return "budget"
+        if (
+            self.loop_state in ACTIVE
+            and self.agent.paused
+            and self.loop_state not in ("paused", "waiting")
+        ):
+            return "pausing"
+        return self.loop_state
+
+    def _show_state(self) -> None:
+        if self._shutting_down:
+            return
+        with contextlib.suppress(NoMatches):
+            self.query_one(StatusBar).show(self._display_state(), self._step)
+            self.composer.input.placeholder = PLACEHOLDERS[self._composer_mode()]
+            self.refresh_bindings()
+
+    def _composer_mode(self) -> str:
+        if self.budget_out and not self.run_active:
+            return "budget"
+        if self.loop_state == "waiting":
+            return "waiting"
+        if self.is_active:
+            return "steer"
+        return "followup" if self._step else "task"
+
+    @property
+    def is_active(self) -> bool:
+        return self.run_active or self.loop_state in ACTIVE
+
+    def _tick(self) -> None:
+        if self.is_active and self.loop_state not in ("paused", "waiting"):
+            self.meter.show(self.agent.budget)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, ModalScreen) and action not in ("quit",):
+            return action not in self._own_actions
+        rules = {
+            "interrupt": lambda: self.loop_state in INTERRUPTIBLE,
+            "end_run": lambda: self.loop_state in ("paused", "waiting"),
+            "pause": lambda: self._key_free() and self.is_active and not self.agent.paused,
+            "resume": lambda: self._key_free() and self.is_active and self.agent.paused,
+            "raise_budget": lambda: (
+                self._key_free() and bool(self.budget_out) and not self.run_active
+            ),
+            "cancel_pending": lambda: bool(self.agent.pending_messages),
+            "recall_pending": lambda: bool(self.agent.pending_messages),
+        }
+        rule = rules.get(action)
+        return True if rule is None else rule()
+
+    _own_actions = frozenset(
+        {
+            "interrupt",
+            "end_run",
+            "pause",
+            "resume",
+            "raise_budget",
+            "cancel_pending",
+            "recall_pending",
+            "toggle_steps",
+        }
+    )
+
+    def _key_free(self) -> bool:
+        """Single-key shortcuts apply unless the user is typing a message."""
+        composer = self.composer.input
+        return not (composer.has_focus and composer.value)
+
+    def shortcut_active(self, character: str) -> bool:
+        """Whether an empty composer should let ``character`` through to a binding."""
+        actions = {"p": ("pause", "resume"), "+": ("raise_budget",)}.get(character, ())
+        return any(self.check_action(a, ()) for a in actions)
+
+    # -- actions ---------------------------------------------------------
+
+    def action_interrupt(self) -> None:
+        self.agent.interrupt()
+
+    def action_end_run(self) -> None:
+        self.agent.stop()
+
+    def action_pause(self) -> None:
+        self.agent.pause()
+        self._show_state()
+
+    def action_resume(self) -> None:
+        self.agent.resume()
+        self._show_state()
+
+    def action_raise_budget(self) -> None:
+        reason, lim, budget = self.budget_out, self.agent.budget.limits, self.agent.budget
+        if reason == "max_steps":
+            lim.max_steps = budget.steps + 10
+            what = f"steps raised to {lim.max_steps}"
+        elif reason == "token_budget" and lim.token_budget:
+            lim.token_budget = budget.used.total + max(lim.token_budget // 2, 10_000)
+            what = f"token budget raised to {lim.token_budget:,}"
+        elif reason == "time_budget" and lim.time_budget:
+            lim.time_budget = budget.elapsed + max(lim.time_budget / 2, 60.0)
+            what = f"time budget raised to {lim.time_budget:.0f} s"
+        elif reason == "cost_budget" and lim.cost_budget:
+            lim.cost_budget = (budget.cost or 0.0) + lim.cost_budget / 2
+            what = f"cost budget raised to {lim.cost_budget:g}"
+        else:
+            return
+        self._notice(f"{what}; continuing")
+        self._start_run(None)
+
+    def action_cancel_pending(self) -> None:
+        pending = self.agent.pending_messages
+        if pending and self.agent.cancel_pending(pending[-1]):
+            self._notice(f"withdrawn before delivery: {pending[-1]}")
+        self.composer.show_pending(self.agent.pending_messages)
+        self.refresh_bindings()
+
+    def action_recall_pending(self) -> None:
+        self.composer.action_recall()
+
+    def action_toggle_steps(self) -> None:
+        view = self.transcript
+        any_collapsed = any(b.collapsed for b in view.blocks if b.collapsible)
+        view.set_all_collapsed(not any_collapsed)
+
+    # -- widget messages -------------------------------------------------------
+
+    @on(ComposerSubmitted)
+    def _submitted(self, message: ComposerSubmitted) -> None:
+        if self.budget_out and not self.run_active:
+            self.composer.input.value = message.text
+            self._notice(
+                "the budget is used up: press + (with an empty composer) to raise "
+                "it, then send your message",
+                "warning",
+            )
+        elif self.is_active:
+            self.agent.steer(message.text)
+            self.composer.show_pending(self.agent.pending_messages)
+        else:
+            self._start_run(message.text)
+        self.refresh_bindings()
+
+    @on(Input.Changed, "#composer-input")
+    def _typing(self, message: Input.Changed) -> None:
+        if len(message.value) <= 1:  # only the empty <-> non-empty edge matters
+            self.refresh_bindings()
+
+    @on(PendingRecalled)
+    def _recalled(self, message: PendingRecalled) -> None:
+        if self.agent.cancel_pending(message.text):
+            self.composer.input.value = message.text
+            self.composer.input.cursor_position = len(message.text)
+        self.composer.show_pending(self.agent.pending_messages)
+        self.refresh_bindings()
+
+    @on(ToolRowChosen)
+    def _tool_chosen(self, message: ToolRowChosen) -> None:
+        record = self.tools.records.get(message.call_id)
+        if record is not None:
+            self.push_screen(ToolDetailScreen(record))
+
+    @on(DirectoryTree.FileSelected)
+    def _file_chosen(self, message: DirectoryTree.FileSelected) -> None:
+        rel = message.path.relative_to(self.project).as_posix()
+        self.push_screen(FilePreviewScreen(message.path, rel))
+
+    @on(TextView.BlockClicked, "#transcript")
+    def _block_clicked(self, message: TextView.BlockClicked) -> None:
+        message.view.toggle(message.index)
+
+    @on(FilesChanged)
+    def _files_changed(self, message: FilesChanged) -> None:
+        for rel in message.outside:
+            self.project_tree.mark(rel, "outside")
+        if message.structure or message.outside:
+            self.project_tree.reload()
+
+    @on(WatchProblem)
+    def _watch_problem(self, message: WatchProblem) -> None:
+        self._notice(message.text, "warning")

@@ -1,0 +1,112 @@
+"""The budget meter: steps, tokens, context, time and cost against their limits."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from kimitui.core.budget import Budget
+
+WARN_PCT = 75.0
+ERROR_PCT = 90.0
+BAR_CELLS = 6
+
+
+def count(n: float) -> str:
+    """Exact below 10,000 (so the meter can be checked against the server), else short."""
+    if n < 10_000:
+        return f"{int(n):,}"
+    if n < 100_000:
+        return f"{n / 1000:.1f}".rstrip("0").rstrip(".") + "k"
+    if n < 1_000_000:
+        return f"{n / 1000:.0f}k"
+    return f"{n / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
+
+
+def clock(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+
+
+def bar(pct: float | None) -> str:
+    if pct is None:
+        return " " * BAR_CELLS
+    filled = min(BAR_CELLS, round(BAR_CELLS * pct / 100))
+    return "▰" * filled + "▱" * (BAR_CELLS - filled)
+
+
+def level(pct: float | None) -> str:
+    if pct is None or pct < WARN_PCT:
+        return "ok"
+    return "error" if pct >= ERROR_PCT else "warning"
+
+
+def share(used: float, limit: float | None) -> float | None:
+    if limit is None or limit <= 0:
+        return None
+    return 100.0 * used / limit
+
+
+class MeterRow(Static):
+    """One line of the meter; its class says ok / warning / error."""
+
+    def show(self, label: str, pct: float | None, value: str) -> None:
+        self.update(f"{label:<8}{bar(pct)} {value}")
+        kind = level(pct)
+        self.set_class(kind == "warning", "-warning")
+        self.set_class(kind == "error", "-error")
+
+
+class BudgetMeter(Vertical):
+    """Reads the Agent's Budget when told to refresh; never holds numbers of its own."""
+
+    def compose(self) -> ComposeResult:
+        yield MeterRow(id="meter-steps", classes="meter-row")
+        yield MeterRow(id="meter-tokens", classes="meter-row")
+        yield Static(id="meter-in", classes="meter-detail")
+        yield Static(id="meter-out", classes="meter-detail")
+        yield MeterRow(id="meter-context", classes="meter-row")
+        yield Static(id="meter-window", classes="meter-detail")
+        yield MeterRow(id="meter-time", classes="meter-row")
+        yield MeterRow(id="meter-cost", classes="meter-row")
+
+    def show(self, budget: Budget) -> None:
+        lim, used = budget.limits, budget.used
+        self._row("steps").show(
+            "steps", share(budget.steps, lim.max_steps), f"{budget.steps}/{lim.max_steps}"
+        )
+        cap = f"/{count(lim.token_budget)}" if lim.token_budget else ""
+        self._row("tokens").show(
+            "tokens", share(used.total, lim.token_budget), f"{count(used.total)}{cap}"
+        )
+        self.query_one("#meter-in", Static).update(
+            f"in {count(used.prompt)} · {count(used.cached)} cached"
+        )
+        self.query_one("#meter-out", Static).update(
+            f"out {count(used.completion)} · {count(used.reasoning)} think"
+        )
+        self._row("context").show("context", budget.context_pct, f"{budget.context_pct:g}%")
+        self.query_one("#meter-window", Static).update(
+            f" {count(budget.last_prompt)} of {count(budget.context_window)}"
+        )
+        self._show_time(budget)
+        self._show_cost(budget)
+
+    def _show_time(self, budget: Budget) -> None:
+        limit = budget.limits.time_budget
+        cap = f"/{clock(limit)}" if limit else ""
+        self._row("time").show("time", share(budget.elapsed, limit), clock(budget.elapsed) + cap)
+
+    def _show_cost(self, budget: Budget) -> None:
+        limit, cost = budget.limits.cost_budget, budget.cost
+        if cost is None:
+            self._row("cost").show("cost", None, "—")
+            return
+        cap = f"/{limit:g}" if limit else ""
+        pct = share(cost, limit)
+        self._row("cost").show("cost", pct, f"{cost:.4f}{cap} {budget.prices.currency}")
+
+    def _row(self, name: str) -> MeterRow:
+        return self.query_one(f"#meter-{name}", MeterRow)

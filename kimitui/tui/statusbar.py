@@ -1,0 +1,41 @@
+"""The header line: project, model, approval policy, and what the loop is doing."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+STATE_LABELS: dict[str, str] = {
+    "idle": "ready",
+    "thinking": "thinking",
+    "tools": "calling tools",
+    "review": "awaiting review",
+    "paused": "paused",
+    "waiting": "interrupted · waiting for you",
+    "retrying": "retrying",
+    "done": "done",
+    "error": "error",
+    "budget": "budget used up",
+    "pausing": "pausing before next step",
+}
+
+
+class StatusBar(Horizontal):
+    """One line at the top; the state label carries a class per state for colour."""
+
+    def __init__(self, project: str, model: str, approval: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._left = f" kimitui · {project} · {model} · approve: {approval}"
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._left, id="status-left", markup=False)
+        yield Static("", id="status-step", markup=False)
+        yield Static("", id="status-state", markup=False)
+
+    def show(self, state: str, step: int) -> None:
+        label = self.query_one("#status-state", Static)
+        label.update(f" ● {STATE_LABELS.get(state, state)} ")
+        for name in STATE_LABELS:
+            label.set_class(name == state, f"-{name}")
+        self.query_one("#status-step", Static).update(f"step {step} " if step else "")

@@ -1,0 +1,262 @@
+"""A cheap, wrapped, append-only text view built on Textual's line API.
+
+Textual's ``Log`` does not wrap and ``RichLog`` cannot extend a line, so
+streamed prose needs its own widget. Text lives in blocks (one per message or
+step); a block keeps the start offsets of its wrapped lines for the current
+width, and appending re-wraps only from the start of its last line, so a
+20 Hz flush costs the size of the new text, not of the whole pane. Only the
+visible lines are turned into ``Strip``s. A block may be collapsed to a single
+summary line, which is how old steps leave the screen without leaving the
+session.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+def _cells(text: str) -> int:
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def _fit(text: str, start: int, end: int, width: int) -> int:
+    """The furthest offset in [start, end] whose text fits in ``width`` cells."""
+    if end - start <= width and _cells(text[start:end]) <= width:
+        return end
+    stop = min(end, start + width)
+    while stop > start + 1 and _cells(text[start:stop]) > width:
+        stop -= 1
+    return max(stop, start + 1)
+
+
+def wrap_starts(text: str, start: int, width: int) -> list[int]:
+    """Greedy word wrap of ``text[start:]``: the start offset of every line.
+
+    Lines break at newlines, else at the last space that fits, else hard.
+    Re-wrapping from a line start gives the same lines as wrapping from 0.
+    """
+    width = max(width, 1)
+    starts = [start]
+    pos, size = start, len(text)
+    while pos < size:
+        newline = text.find("\n", pos)
+        para_end = size if newline == -1 else newline
+        stop = _fit(text, pos, para_end, width)
+        if stop >= para_end:
+            if newline == -1:
+                break
+            pos = newline + 1
+        else:
+            space = text.rfind(" ", pos, stop + 1)
+            pos = space + 1 if space > pos else stop
+        starts.append(pos)
+    return starts
+
+
+@dataclass
+class Block:
+    """One run of text with one style: a message, a step's thinking, a notice."""
+
+    text: str
+    style: Style = field(default_factory=Style)
+    prefix: str = ""
+    prefix_style: Style = field(default_factory=Style)
+    summary: str = ""
+    collapsed: bool = False
+    key: str = ""
+    _starts: list[int] = field(default_factory=list, repr=False)
+    _width: int = field(default=-1, repr=False)
+
+    @property
+    def collapsible(self) -> bool:
+        return bool(self.summary)
+
+    def full(self) -> str:
+        return self.prefix + self.text
+
+    def line_count(self, width: int) -> int:
+        if self.collapsed:
+            return 1
+        self._layout(width)
+        return len(self._starts)
+
+    def _layout(self, width: int) -> None:
+        if width != self._width:
+            self._width = width
+            self._starts = wrap_starts(self.full(), 0, width)
+
+    def appended(self) -> None:
+        """Text was added at the end: re-wrap from the start of the last line."""
+        if self._width < 0 or not self._starts:
+            return
+        last = self._starts.pop()
+        self._starts.extend(wrap_starts(self.full(), last, self._width))
+
+    def invalidate(self) -> None:
+        self._width = -1
+
+    def line(self, y: int, width: int) -> list[Segment]:
+        if self.collapsed:
+            marker = "▸ " if self.collapsible else ""
+            text = (marker + self.summary)[: max(width, 1)]
+            return [Segment(text, self.prefix_style)]
+        self._layout(width)
+        if y >= len(self._starts):
+            return []
+        full = self.full()
+        start = self._starts[y]
+        end = self._starts[y + 1] if y + 1 < len(self._starts) else len(full)
+        text = full[start:end].rstrip("\n")
+        if y == 0 and self.prefix:
+            body = text[len(self.prefix) :]
+            return [Segment(self.prefix, self.prefix_style), Segment(body, self.style)]
+        return [Segment(text, self.style)]
+
+
+class TextView(ScrollView, can_focus=True):
+    """Blocks of wrapped text; appends are cheap and old blocks can collapse."""
+
+    DEFAULT_CSS = """
+    TextView { overflow-x: hidden; overflow-y: auto; scrollbar-gutter: stable; }
+    """
+
+    @dataclass
+    class BlockClicked(Message):
+        view: TextView
+        index: int
+
+        @property
+        def control(self) -> TextView:
+            return self.view
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.blocks: list[Block] = []
+        self._tops: list[int] = []
+        self._width = 0
+
+    # -- content ---------------------------------------------------------
+
+    def add(self, block: Block) -> Block:
+        self.blocks.append(block)
+        self._changed()
+        return block
+
+    def append(self, text: str) -> None:
+        """Extend the last block's text (streamed fragments)."""
+        if not self.blocks:
+            self.add(Block(""))
+        block = self.blocks[-1]
+        block.text += text
+        block.appended()
+        self._changed()
+
+    def extend(self, block: Block, text: str) -> None:
+        """Append streamed text to ``block`` (cheap when it is the last block)."""
+        block.text += text
+        if block is self.blocks[-1]:
+            block.appended()
+        else:
+            block.invalidate()
+        self._changed()
+
+    def replace(self, block: Block, text: str) -> None:
+        block.text = text
+        block.invalidate()
+        self._changed()
+
+    def repaint_blocks(self) -> None:
+        """Blocks were changed in place (a summary line): lay out and repaint."""
+        self._changed(follow=False)
+
+    def clear(self) -> None:
+        self.blocks.clear()
+        self._changed()
+
+    def toggle(self, index: int) -> None:
+        block = self.blocks[index]
+        if block.collapsible:
+            block.collapsed = not block.collapsed
+            self._changed(follow=False)
+
+    def set_all_collapsed(self, collapsed: bool) -> None:
+        for block in self.blocks:
+            if block.collapsible:
+                block.collapsed = collapsed
+        self._changed(follow=False)
+
+    @property
+    def plain(self) -> str:
+        """Everything the view shows, as text (tests and copy)."""
+        width = self._wrap_width()
+        lines = []
+        for block in self.blocks:
+            for y in range(block.line_count(width)):
+                lines.append("".join(s.text for s in block.line(y, width)))
+        return "\n".join(lines)
+
+    # -- layout ----------------------------------------------------------
+
+    def _changed(self, follow: bool = True) -> None:
+        at_end = self.scroll_offset.y >= self.max_scroll_y - 1
+        self._relayout()
+        self.refresh()
+        if follow and at_end:
+            self.scroll_end(animate=False, x_axis=False)
+
+    def _wrap_width(self) -> int:
+        return self._width or max(self.scrollable_content_region.width, 1)
+
+    def _relayout(self) -> None:
+        width = self._wrap_width()
+        tops, total = [], 0
+        for block in self.blocks:
+            tops.append(total)
+            total += block.line_count(width)
+        self._tops = tops
+        self.virtual_size = Size(width, total)
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = max(self.scrollable_content_region.width, 1)
+        if width != self._width:
+            self._width = width
+            for block in self.blocks:
+                block.invalidate()
+            self._relayout()
+
+    def _locate(self, y: int) -> tuple[int, int] | None:
+        index = bisect_right(self._tops, y) - 1
+        if index < 0 or index >= len(self.blocks):
+            return None
+        line = y - self._tops[index]
+        if line >= self.blocks[index].line_count(self._wrap_width()):
+            return None
+        return index, line
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        found = self._locate(self.scroll_offset.y + y)
+        if found is None:
+            return Strip.blank(width, base)
+        index, line = found
+        segments = [
+            Segment(s.text, base + s.style if s.style else base)
+            for s in self.blocks[index].line(line, self._wrap_width())
+        ]
+        return Strip(segments).crop_extend(0, width, base)
+
+    def on_click(self, event: events.Click) -> None:
+        found = self._locate(self.scroll_offset.y + event.y)
+        if found is not None and found[1] == 0:
+            self.post_message(self.BlockClicked(self, found[0]))

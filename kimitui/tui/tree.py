@@ -1,0 +1,115 @@
+"""The project tree: the model's view of the files, with what happened to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import DirectoryTree
+from textual.widgets._directory_tree import DirEntry
+from textual.widgets.tree import TreeNode
+
+from kimitui.tools.ignore import IgnoreRules, builtin_ignored, git_ignored
+
+Marker = Literal["read", "pending", "ours", "outside"]
+# Strongest first: a file with a pending edit shows that before anything else.
+PRIORITY: tuple[Marker, ...] = ("pending", "outside", "ours", "read")
+GLYPHS: dict[Marker, str] = {"read": "○", "pending": "✎", "ours": "●", "outside": "△"}
+LEGEND = "○read ✎edit ●ours △ext"
+
+
+class ProjectTree(DirectoryTree):
+    """A DirectoryTree that hides what ``list_files`` hides and shows markers."""
+
+    COMPONENT_CLASSES = DirectoryTree.COMPONENT_CLASSES | {
+        "project-tree--read",
+        "project-tree--pending",
+        "project-tree--ours",
+        "project-tree--outside",
+    }
+
+    def __init__(self, root: Path, *, id: str | None = None) -> None:
+        super().__init__(root, id=id)
+        self.root_path = root
+        self.rules = IgnoreRules(root)
+        self.markers: dict[str, set[Marker]] = {}
+        self._folded: dict[str, Marker] = {}
+
+    # -- filtering -------------------------------------------------------
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        kept, levels_cache = [], {}
+        for path in paths:
+            rel = path.relative_to(self.root_path).as_posix()
+            parent = rel.rpartition("/")[0]
+            if parent not in levels_cache:
+                levels_cache[parent] = self.rules.levels_for(parent)
+            is_dir = self._safe_is_dir(path)
+            if builtin_ignored(path.name, is_dir) or git_ignored(rel, is_dir, levels_cache[parent]):
+                continue
+            if is_dir and (path / "pyvenv.cfg").exists():
+                continue
+            kept.append(path)
+        return kept
+
+    # -- markers ---------------------------------------------------------
+
+    def mark(self, rel: str, marker: Marker, on: bool = True) -> None:
+        kinds = self.markers.setdefault(rel, set())
+        if on:
+            kinds.add(marker)
+        else:
+            kinds.discard(marker)
+        self._fold()
+        self._repaint(rel)
+
+    def marker(self, rel: str) -> Marker | None:
+        kinds = self.markers.get(rel)
+        if kinds:
+            return next(m for m in PRIORITY if m in kinds)
+        return self._folded.get(rel)
+
+    def _fold(self) -> None:
+        """Folders show the strongest marker found inside them."""
+        folded: dict[str, Marker] = {}
+        for rel, kinds in self.markers.items():
+            if not kinds:
+                continue
+            best = next(m for m in PRIORITY if m in kinds)
+            parts = rel.split("/")[:-1]
+            for depth in range(1, len(parts) + 1):
+                folder = "/".join(parts[:depth])
+                current = folded.get(folder)
+                if current is None or PRIORITY.index(best) < PRIORITY.index(current):
+                    folded[folder] = best
+        self._folded = folded
+
+    def _repaint(self, rel: str) -> None:
+        targets = {rel, *("/".join(rel.split("/")[:i]) for i in range(1, rel.count("/") + 1))}
+        for node in self._walk(self.root):
+            if node.data is not None and self._rel(node.data.path) in targets:
+                node.refresh()
+
+    def _walk(self, node: TreeNode[DirEntry]) -> Iterator[TreeNode[DirEntry]]:
+        yield node
+        for child in node.children:
+            yield from self._walk(child)
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root_path).as_posix()
+        except ValueError:
+            return ""
+
+    def render_label(self, node: TreeNode[DirEntry], base_style: Style, style: Style) -> Text:
+        label = super().render_label(node, base_style, style)
+        if node.data is None or not self.is_mounted:
+            return label
+        marker = self.marker(self._rel(node.data.path))
+        if marker is not None:
+            glyph_style = self.get_component_rich_style(f"project-tree--{marker}", partial=True)
+            label.append(" " + GLYPHS[marker], style=glyph_style)
+        return label

@@ -1,0 +1,339 @@
+"""The TUI driven by Pilot against the real scripted server over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tui_helpers import (
+    SIZE,
+    THOUGHT,
+    call,
+    make_project,
+    running,
+    served_app,
+    settle,
+    type_text,
+    wait_for,
+)
+
+from kimitui.core import events as ev
+from kimitui.core.loop import INTERRUPTED_MARK
+from kimitui.demo import stream as demo_stream
+from kimitui.demo.script import Turn
+from kimitui.tui.preview import FilePreviewScreen
+from kimitui.tui.textview import TextView
+from kimitui.tui.toolpane import ToolDetailScreen
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path)
+
+
+def state_label(app: Any) -> str:
+    return str(app.query_one("#status-state").render())
+
+
+async def test_reasoning_streams_and_every_tool_call_gets_a_row(project: Path) -> None:
+    turns = [
+        Turn(
+            reasoning=THOUGHT * 12,
+            tool_calls=(
+                call("read_file", {"path": "app.py"}),
+                call("read_file", {"path": "missing.py"}),
+            ),
+        ),
+        Turn(reasoning="Now answer.", content="app.py sums a list."),
+    ]
+    async with (
+        served_app(project, turns, tokens_per_second=300, task="explain app.py") as (
+            app,
+            server,
+        ),
+        app.run_test(size=SIZE) as pilot,
+    ):
+        await wait_for(pilot, lambda: len(app.reasoning.plain) > 40)
+        # Visible while the first step is still streaming.
+        assert server.served == 0 and app.agent.state == "thinking"
+        assert app.reasoning.plain.startswith(THOUGHT[:40])
+        await wait_for(pilot, lambda: app.agent.state == "done")
+        await settle(pilot)
+        rows = {r.key_argument: r.status for r in app.tools.records.values()}
+        assert rows == {"app.py": "ok", "missing.py": "error"}
+        assert app.tools.row_count == 2
+        assert "app.py sums a list." in app.transcript.plain
+        assert "step 1 · thought" in app.transcript.plain  # the old step, one line
+        assert "done" in state_label(app)
+        assert app.project_tree.marker("app.py") == "read"
+    assert server.errors == []
+
+
+async def test_message_typed_mid_run_reaches_the_model_before_its_next_step(
+    project: Path,
+) -> None:
+    steer = "use a generator, not a list"
+
+    def expects_steer(body: dict) -> str | None:
+        last = body["messages"][-1]
+        return None if last == {"role": "user", "content": steer} else f"last was {last}"
+
+    turns = [
+        Turn(reasoning=THOUGHT * 30, tool_calls=(call("list_files"),)),
+        Turn(content="Will do.", expect=expects_steer),
+    ]
+    async with served_app(project, turns, tokens_per_second=300, task="tidy app.py") as (
+        app,
+        server,
+    ):
+        at_delivery: dict[str, Any] = {}
+
+        def spy(event: ev.Event) -> None:  # subscribed first: runs before the app's listener
+            if isinstance(event, ev.UserMessage) and event.kind == "steer":
+                at_delivery["pending"] = str(app.query_one("#pending").render())
+                at_delivery["requests"] = len(server.requests)
+
+        app.agent.subscribe(spy)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: bool(app.reasoning.plain))
+            assert server.served == 0  # the first step is still streaming
+            # (Pilot's press waits for the app to be idle, i.e. for the stream to end.)
+            app.composer.input.insert_text_at_cursor(steer)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.agent.state == "done")
+            await settle(pilot)
+            assert not app.query_one("#pending").display
+            assert f"you (steer) ▸ {steer}" in app.transcript.plain
+    assert steer in at_delivery["pending"]  # shown as pending until delivered
+    assert at_delivery["requests"] == 1  # delivered before the model's next step
+    assert server.errors == []
+    assert len(server.requests) == 2
+
+
+async def test_escape_interrupts_the_stream_and_the_next_request_is_valid(
+    project: Path,
+) -> None:
+    turns = [
+        Turn(reasoning=THOUGHT * 40, content="never said", tool_calls=(call("list_files"),)),
+        Turn(content="Stopping there."),
+    ]
+    async with (
+        served_app(project, turns, tokens_per_second=300, task="think hard") as (
+            app,
+            server,
+        ),
+        app.run_test(size=SIZE) as pilot,
+    ):
+        await wait_for(pilot, lambda: len(app.reasoning.plain) > 20)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.agent.state == "waiting")
+        await settle(pilot)
+        assert len(server.requests) == 1
+        assert "interrupted" in state_label(app)
+        assert INTERRUPTED_MARK in app.transcript.plain
+        assert app.tools.row_count == 0  # calls of a cut stream never run
+        await type_text(pilot, "just stop")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.agent.state == "done")
+    assert server.errors == []
+    messages = server.requests[1]["messages"]
+    assert messages[-2]["role"] == "assistant" and INTERRUPTED_MARK in messages[-2]["content"]
+    assert messages[-1] == {"role": "user", "content": "just stop"}
+
+
+async def test_p_holds_the_loop_before_the_next_request(project: Path) -> None:
+    turns = [
+        Turn(reasoning=THOUGHT * 6, tool_calls=(call("list_files"),)),
+        Turn(content="Listed."),
+    ]
+    async with (
+        served_app(project, turns, tokens_per_second=300, task="list") as (
+            app,
+            server,
+        ),
+        app.run_test(size=SIZE) as pilot,
+    ):
+        await wait_for(pilot, lambda: bool(app.reasoning.plain))
+        await pilot.press("p")
+        assert app.composer.input.value == ""  # a shortcut, not typed text
+        await wait_for(pilot, lambda: app.agent.state == "paused")
+        await pilot.pause(0.4)
+        assert len(server.requests) == 1
+        assert "paused" in state_label(app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.agent.state == "done")
+    assert len(server.requests) == 2
+    assert server.errors == []
+
+
+async def test_meter_shows_the_usage_the_server_sent(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[dict] = []
+    real = demo_stream.build_usage
+
+    def recording(*args: Any, **kwargs: Any) -> dict:
+        usage = real(*args, **kwargs)
+        sent.append(usage)
+        return usage
+
+    monkeypatch.setattr(demo_stream, "build_usage", recording)
+    turns = [
+        Turn(reasoning="Look.", tool_calls=(call("read_file", {"path": "app.py"}),)),
+        Turn(reasoning="Again.", tool_calls=(call("list_files"),)),
+        Turn(content="Done."),
+    ]
+    async with running(project, turns, task="look") as (app, _server, pilot):
+        await wait_for(pilot, lambda: app.agent.state == "done")
+        await settle(pilot)
+        prompt = sum(u["prompt_tokens"] for u in sent)
+        completion = sum(u["completion_tokens"] for u in sent)
+        cached = sum(u["cached_tokens"] for u in sent)
+        text = {w.id: str(w.render()) for w in app.meter.query("Static")}
+    assert len(sent) == 3
+    assert text["meter-steps"].endswith("3/25")
+    assert text["meter-tokens"].endswith(f"{prompt + completion:,}")
+    assert prompt + completion < 10_000  # shown exactly below that
+    assert f"in {prompt:,} · {cached:,} cached" in text["meter-in"]
+    assert f"out {completion:,} · " in text["meter-out"]
+
+
+async def test_budget_runs_out_then_plus_raises_it_and_continues(project: Path) -> None:
+    turns = [Turn(tool_calls=(call("list_files"),)), Turn(content="All listed.")]
+    async with running(project, turns, task="list", max_steps=1) as (app, server, pilot):
+        await wait_for(pilot, lambda: app.budget_out == "max_steps")
+        await settle(pilot)
+        assert "budget used up" in state_label(app)
+        assert "Press + to raise it" in app.transcript.plain
+        assert app.meter.query_one("#meter-steps").has_class("-error")
+        await pilot.press("plus")
+        await wait_for(pilot, lambda: app.agent.state == "done" and not app.run_active)
+        assert "All listed." in app.transcript.plain
+        assert app.agent.budget.limits.max_steps == 11
+    assert len(server.requests) == 2 and server.errors == []
+
+
+async def test_pending_message_can_be_withdrawn_or_edited(project: Path) -> None:
+    turns = [Turn(tool_calls=(call("list_files"),)), Turn(content="ok")]
+    async with running(project, turns, task="list") as (app, _server, pilot):
+        app.agent.pause()
+        await wait_for(pilot, lambda: app.agent.state == "paused")
+        await type_text(pilot, "first note")
+        await pilot.press("enter")
+        await type_text(pilot, "second note")
+        await pilot.press("enter")
+        assert app.agent.pending_messages == ["first note", "second note"]
+        await pilot.press("ctrl+x")
+        assert app.agent.pending_messages == ["first note"]
+        await pilot.press("up")
+        assert app.agent.pending_messages == []
+        assert app.composer.input.value == "first note"
+        await pilot.press("backspace", "backspace", "backspace", "backspace")
+        await type_text(pilot, "memo")
+        await pilot.press("enter")
+        assert app.agent.pending_messages == ["first memo"]
+        await pilot.press("p")  # resume: the memo goes out with the next step
+        await wait_for(pilot, lambda: app.agent.state == "done")
+        assert "you (steer) ▸ first memo" in app.transcript.plain
+
+
+async def test_401_is_a_readable_notice_and_the_app_keeps_running(project: Path) -> None:
+    async with running(project, [Turn(content="hi")], task="hello", server_key="sk-right") as (
+        app,
+        _server,
+        pilot,
+    ):
+        await wait_for(pilot, lambda: app.agent.state == "error")
+        await settle(pilot)
+        text = app.transcript.plain
+        assert "401 Invalid Authentication" in text
+        assert "Check the key in $MOONSHOT_API_KEY" in text.replace("\n", " ")
+        assert "Traceback" not in text
+        assert "error" in state_label(app)
+        assert app.is_running
+
+
+async def test_tool_row_opens_the_full_call_and_tree_file_opens_a_preview(
+    project: Path,
+) -> None:
+    turns = [Turn(tool_calls=(call("read_file", {"path": "app.py"}),)), Turn(content="Read.")]
+    async with running(project, turns, task="read") as (app, _server, pilot):
+        await wait_for(pilot, lambda: app.agent.state == "done")
+        app.tools.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ToolDetailScreen))
+        await settle(pilot)
+        body = app.screen.query_one(TextView).plain
+        assert '"path": "app.py"' in body and "return sum(xs)" in body
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ToolDetailScreen))
+        assert app.agent.state == "done"  # escape closed the view, nothing else
+        app.project_tree.focus()
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, FilePreviewScreen))
+        await pilot.press("escape")
+
+
+async def test_follow_up_task_continues_the_same_conversation(project: Path) -> None:
+    turns = [Turn(content="First answer."), Turn(content="Second answer.")]
+    async with running(project, turns, task="first task") as (app, server, pilot):
+        await wait_for(pilot, lambda: app.agent.state == "done" and not app.run_active)
+        assert "Follow-up" in app.composer.input.placeholder
+        await type_text(pilot, "second task")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Second answer." in app.transcript.plain)
+    contents = [m.get("content") for m in server.requests[1]["messages"]]
+    assert contents[1:] == ["first task", "First answer.", "second task"]
+
+
+async def test_files_changed_outside_show_within_a_second_but_our_edits_do_not(
+    project: Path,
+) -> None:
+    turns = [
+        Turn(tool_calls=(call("write_file", {"path": "util.py", "content": "X = 1\n"}),)),
+        Turn(content="Wrote util.py."),
+    ]
+    async with running(project, turns, task="add util", watch=True) as (app, _server, pilot):
+        await wait_for(pilot, lambda: app.agent.state == "done")
+        await wait_for(pilot, lambda: app.project_tree.marker("util.py") == "ours")
+        await pilot.pause(0.6)  # the watcher has seen our write by now
+        assert app.project_tree.marker("util.py") == "ours"
+        await pilot.pause(0.3)
+        script = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text('new')"
+        target = project / "notes.txt"
+        started = asyncio.get_running_loop().time()
+        subprocess.run([sys.executable, "-c", script, str(target)], check=True)
+
+        def shown() -> bool:
+            paths = {n.data.path for n in app.project_tree._walk(app.project_tree.root) if n.data}
+            return target in paths and app.project_tree.marker("notes.txt") == "outside"
+
+        await wait_for(pilot, shown, timeout=3)
+        assert asyncio.get_running_loop().time() - started < 1.0
+
+
+async def test_streamed_text_reaches_the_pane_in_batches(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushes: list[float] = []
+    real_extend = TextView.extend
+    real_append = TextView.append
+
+    def counting_append(self: TextView, text: str) -> None:
+        if self.id == "reasoning" and text:
+            flushes.append(asyncio.get_running_loop().time())
+        real_append(self, text)
+
+    monkeypatch.setattr(TextView, "append", counting_append)
+    monkeypatch.setattr(TextView, "extend", real_extend)
+    turns = [Turn(reasoning=THOUGHT * 30, content="ok")]
+    async with running(project, turns, tokens_per_second=600, task="go") as (app, _server, pilot):
+        await wait_for(pilot, lambda: app.agent.state == "done")
+        deltas = len(THOUGHT * 30) // 4
+    span = flushes[-1] - flushes[0]
+    assert len(flushes) <= span * 20 + 3  # at most ~20 Hz whatever the token rate
+    assert len(flushes) < deltas / 4
