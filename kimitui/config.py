@@ -36,6 +36,8 @@ class Settings:
     currency: str = "USD"
     deny_read: list[str] = field(default_factory=list)
     deny_write: list[str] = field(default_factory=list)
+    allow_read: list[str] = field(default_factory=list)
+    compact_at: float = 0.85
     test_command: list[str] | None = None
     test_timeout: float = 120.0
     approve: str | None = None
@@ -51,6 +53,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("model", "thinking"): "thinking",
     ("model", "context_window"): "context_window",
     ("model", "idle_timeout"): "idle_timeout",
+    ("model", "compact_at"): "compact_at",
     ("budget", "max_steps"): "max_steps",
     ("budget", "token_budget"): "token_budget",
     ("budget", "time_budget"): "time_budget",
@@ -61,6 +64,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("prices", "currency"): "currency",
     ("tools", "deny_read"): "deny_read",
     ("tools", "deny_write"): "deny_write",
+    ("tools", "allow_read"): "allow_read",
     ("tools", "test_command"): "test_command",
     ("tools", "test_timeout"): "test_timeout",
     ("ui", "approve"): "approve",

@@ -50,9 +50,17 @@ def build_agent(
     *,
     session_id: str | None = None,
 ) -> Agent:
-    workspace = Workspace(project, deny_read=settings.deny_read, deny_write=settings.deny_write)
+    workspace = Workspace(
+        project,
+        deny_read=settings.deny_read,
+        deny_write=settings.deny_write,
+        allow_read=settings.allow_read,
+    )
     toolbox = Toolbox(
-        workspace, test_command=settings.test_command, test_timeout=settings.test_timeout
+        workspace,
+        test_command=settings.test_command,
+        test_timeout=settings.test_timeout,
+        api_key_env=settings.api_key_env,
     )
     client = ModelClient(
         ClientConfig(
@@ -74,4 +82,5 @@ def build_agent(
         project=str(workspace.root),
         # A configured window wins over what the server reports.
         context_window_from_server=settings.context_window is None,
+        compact_at=settings.compact_at,
     )

@@ -149,7 +149,7 @@ class UserMessage(Event):
 
     type: ClassVar[str] = "user_message"
     text: str
-    kind: Literal["task", "steer", "queued"] = "task"
+    kind: Literal["task", "steer", "queued", "note"] = "task"
 
 
 @dataclass(frozen=True)

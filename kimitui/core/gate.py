@@ -1,20 +1,28 @@
 """The approval gate: every proposed edit passes one before it touches disk.
 
 A gate is anything with ``async review(edit) -> Decision``. The policies here
-need no person; the interactive gate lives with the TUI and resolves a future
-the loop awaits, so the loop itself never knows who decided.
+need no person. :class:`AskGate` is the interactive one: ``review`` parks the
+edit with a future and waits; a front end watches the pending list and
+resolves it with :meth:`AskGate.decide`, so the loop never knows who decided.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
+from kimitui.core.events import Event, StepStarted, ToolCallDelta
 from kimitui.tools.edits import Decision, ProposedEdit
 
 NEVER_FEEDBACK = (
     "kimitui is running with --approve never: no edit is applied. "
     "Describe the change you would make instead of proposing it again."
 )
+EDIT_TOOLS = frozenset({"write_file", "edit_file"})
+
+ReviewStatus = Literal["pending", "approved", "partial", "rejected", "auto", "cancelled"]
 
 
 class Gate(Protocol):
@@ -33,6 +41,112 @@ class NeverGate:
 
     async def review(self, edit: ProposedEdit) -> Decision:
         return Decision.reject(NEVER_FEEDBACK)
+
+
+@dataclass
+class Review:
+    """One proposed edit of the current model turn and what became of it."""
+
+    edit: ProposedEdit
+    turn: int
+    status: ReviewStatus = "pending"
+    future: asyncio.Future[Decision] | None = field(default=None, repr=False)
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+
+class AskGate:
+    """``--approve ask``: each edit waits until a front end calls :meth:`decide`.
+
+    Listeners (plain callables, called on the loop's thread) hear about every
+    change to the pending list. Feed the Agent's events to :meth:`observe` so
+    the gate knows where a model turn starts and how many edits it asked for.
+    """
+
+    def __init__(self, *, auto_approve: bool = False) -> None:
+        self.auto_approve = auto_approve
+        self.turn = 0
+        self.turn_reviews: list[Review] = []
+        self._edit_calls: set[int] = set()
+        self._turn_approved = False
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- observing ---------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    def observe(self, event: Event) -> None:
+        """Agent events: a new step starts a new turn; streamed calls are counted."""
+        if isinstance(event, StepStarted):
+            self.turn = event.n
+            self.turn_reviews = [r for r in self.turn_reviews if r.pending]
+            self._edit_calls.clear()
+            self._turn_approved = False
+        elif isinstance(event, ToolCallDelta) and event.name in EDIT_TOOLS:
+            self._edit_calls.add(event.index)
+
+    @property
+    def pending(self) -> list[Review]:
+        return [r for r in self.turn_reviews if r.pending]
+
+    @property
+    def current(self) -> Review | None:
+        pending = self.pending
+        return pending[0] if pending else None
+
+    @property
+    def still_to_come(self) -> int:
+        """Edit calls of this turn not yet proposed (some may fail before review)."""
+        return max(len(self._edit_calls) - len(self.turn_reviews), 0)
+
+    # -- the loop's side ----------------------------------------------------
+
+    async def review(self, edit: ProposedEdit) -> Decision:
+        if self.auto_approve or self._turn_approved:
+            self.turn_reviews.append(Review(edit, self.turn, "auto"))
+            self._changed()
+            return Decision.approve_all(edit)
+        item = Review(edit, self.turn, future=asyncio.get_running_loop().create_future())
+        self.turn_reviews.append(item)
+        self._changed()
+        try:
+            return await item.future
+        finally:
+            if item.pending:  # the run was interrupted or stopped mid-review
+                item.status = "cancelled"
+            self._changed()
+
+    # -- the front end's side ------------------------------------------------
+
+    def decide(self, edit_id: str, decision: Decision) -> bool:
+        """Resolve the pending review of ``edit_id``; False when none is waiting."""
+        item = next((r for r in self.pending if r.edit.id == edit_id), None)
+        if item is None or item.future is None or item.future.done():
+            return False
+        item.status = decision.verdict
+        item.future.set_result(decision)
+        self._changed()
+        return True
+
+    def approve_turn(self) -> int:
+        """Approve every pending edit of this turn and the ones still to come."""
+        self._turn_approved = True
+        pending = self.pending
+        for item in pending:
+            self.decide(item.edit.id, Decision.approve_all(item.edit))
+        return len(pending)
+
+    def set_auto(self, on: bool) -> None:
+        """The session toggle: auto-approve every edit from now on, or ask again."""
+        self.auto_approve = on
+        self._changed()
 
 
 def gate_for(policy: str) -> Gate:

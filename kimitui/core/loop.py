@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from kimitui.core.budget import Budget, TokenUsage
+from kimitui.core.compaction import Compactor, TokenEstimator, window_from_overflow
 from kimitui.core.events import (
     AgentState,
     Content,
@@ -39,6 +40,7 @@ from kimitui.core.events import (
 from kimitui.core.gate import Gate
 from kimitui.core.llm import Completion, ModelClient, ModelError, ToolCallDraft, assistant_message
 from kimitui.tools import Toolbox, apply_decision
+from kimitui.tools.edits import WriteHook
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,12 @@ after editing. Keep answers short; when the task is done, say what you changed."
 
 INTERRUPTED_MARK = "[interrupted by the user]"
 NOT_RUN = "not run: the user interrupted before this tool call started"
+REPEAT_LIMIT = 3
+REPEATING = (
+    "error: not run: this is call number {n} in a row of {name} with exactly the same "
+    "arguments, and nothing changed in between, so the result would be the same. "
+    "Use what you already have, or try something different."
+)
 CUT_SHORT = "stopped: the user interrupted this tool call before it finished"
 
 
@@ -80,6 +88,7 @@ class Agent:
         project: str,
         system_prompt: str = SYSTEM_PROMPT,
         context_window_from_server: bool = True,
+        compact_at: float = 0.85,
     ) -> None:
         self.client = client
         self.toolbox = toolbox
@@ -92,6 +101,8 @@ class Agent:
         self._tools = toolbox.schemas()
         self._listeners: list[Callable[[Event], None]] = []
         self._steers: list[str] = []
+        self._notes: list[str] = []  # what the user did that the model must hear of
+        self.on_edit_applied: WriteHook | None = None  # e.g. the undo journal
         self._queued: list[str] = []
         self._running = asyncio.Event()
         self._running.set()
@@ -101,6 +112,10 @@ class Agent:
         self._interrupt_pending = False
         self._started = False
         self._ask_server_window = context_window_from_server
+        self.compactor = Compactor(client, budget, threshold=compact_at)
+        self.applied_edits: list[str] = []
+        self._last_call: tuple[str, str] | None = None
+        self._repeats = 0
 
     # -- events -----------------------------------------------------------
 
@@ -144,6 +159,10 @@ class Agent:
         if self._waiting_after_interrupt:
             self.resume()
 
+    def note(self, text: str) -> None:
+        """Tell the model something the user did (e.g. an undo) before its next call."""
+        self._notes.append(text)
+
     def queue(self, text: str) -> None:
         """Deliver a user message once the model has finished its turn."""
         self._queued.append(text)
@@ -173,6 +192,7 @@ class Agent:
         self._stop_requested = False
         self._interrupt_pending = False
         await self._start_session()
+        self._deliver_notes()
         if task:
             self._add_user(task, "task")
         self.budget.start()
@@ -247,7 +267,12 @@ class Agent:
         self._waiting_after_interrupt = True
         self._running.clear()
 
+    def _deliver_notes(self) -> None:
+        while self._notes:
+            self._add_user(self._notes.pop(0), "note")
+
     def _deliver_steers(self) -> None:
+        self._deliver_notes()
         while self._steers:
             self._add_user(self._steers.pop(0), "steer")
 
@@ -264,17 +289,55 @@ class Agent:
         self.budget.steps += 1
         self.emit(StepStarted(self.budget.steps))
         self._set_state("thinking")
-        stream = self.client.stream(
-            self.messages, self._tools, self.emit, time_left=self.budget.time_left
-        )
         try:
-            completion = await self._interruptible(stream)
+            if self.compactor.needed(self.messages, self._tools):
+                await self._compact()
+            completion = await self._stream_with_overflow_retry()
         except _Interrupted:
             self._keep_partial()
             raise
         self._name_calls(completion.tool_calls)
         self._record(completion)
         return completion
+
+    async def _stream_with_overflow_retry(self) -> Completion:
+        try:
+            return await self._stream_once()
+        except ModelError as err:
+            if err.kind != "context_overflow":
+                raise
+            self.budget.context_window = (
+                window_from_overflow(str(err)) or self.budget.context_window
+            )
+            self.emit(Notice(f"{err}; compacting and trying once more", level="warning"))
+        await self._compact(force=True)
+        return await self._stream_once()
+
+    async def _stream_once(self) -> Completion:
+        sent_chars = TokenEstimator.chars(self.messages, self._tools)
+        completion = await self._interruptible(
+            self.client.stream(
+                self.messages, self._tools, self.emit, time_left=self.budget.time_left
+            )
+        )
+        if completion.usage is not None:
+            self.compactor.estimator.calibrate(sent_chars, completion.usage.prompt)
+        return completion
+
+    async def _compact(self, *, force: bool = False) -> None:
+        result = await self._interruptible(
+            self.compactor.compact(self.messages, self._tools, self.applied_edits, force=force)
+        )
+        self.emit(Notice(result.describe()))
+        if result.still_over(self.compactor.limit):
+            pct = 100 * result.tokens_after / self.budget.context_window
+            self.emit(
+                Notice(
+                    f"the latest steps alone fill {pct:.0f}% of the context window; "
+                    "start a new task or raise context_window if the endpoint allows",
+                    level="warning",
+                )
+            )
 
     async def _interruptible(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run one phase as a task that interrupt() may cancel without cancelling run()."""
@@ -356,14 +419,25 @@ class Agent:
                 continue
             self.emit(ToolCall(call.id, call.name, parse_arguments(call.arguments)))
             started = time.monotonic()
+            repeats = self._count_repeat(call)
             try:
-                ok, output = await self._interruptible(self._execute(call))
+                if repeats >= REPEAT_LIMIT:
+                    ok, output = False, REPEATING.format(n=repeats, name=call.name)
+                else:
+                    ok, output = await self._interruptible(self._execute(call))
             except _Interrupted:
                 interrupted = True
                 ok, output = False, CUT_SHORT
             self._answer(call, ok=ok, output=output, started=started)
         if interrupted and not self._stop_requested:
             self._wait_for_user()
+
+    def _count_repeat(self, call: ToolCallDraft) -> int:
+        """How many times in a row this exact call has now been made."""
+        signature = (call.name, json.dumps(parse_arguments(call.arguments), sort_keys=True))
+        self._repeats = self._repeats + 1 if signature == self._last_call else 1
+        self._last_call = signature
+        return self._repeats
 
     def _answer(self, call: ToolCallDraft, *, ok: bool, output: str, started: float) -> None:
         self.messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
@@ -388,7 +462,12 @@ class Agent:
         )
         self._set_state("review")
         decision = await self.gate.review(edit)
-        output = apply_decision(self.toolbox.workspace, edit, decision)
+        output = apply_decision(
+            self.toolbox.workspace, edit, decision, on_write=self.on_edit_applied
+        )
+        if decision.verdict != "rejected" and "NOT applied" not in output:
+            # Kept verbatim through compaction: the model must never forget its edits.
+            self.applied_edits.append(f"{edit.path}: {output.splitlines()[0]}")
         self.emit(
             EditDecided(
                 edit.id, edit.path, decision.verdict, list(decision.hunks), decision.feedback

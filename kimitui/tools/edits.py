@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from kimitui.tools.limits import cap_text
@@ -17,6 +18,8 @@ from kimitui.tools.workspace import SandboxError
 
 if TYPE_CHECKING:
     from kimitui.tools.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 CONTEXT_LINES = 3
 NO_NEWLINE = "\\ No newline at end of file"
@@ -66,12 +69,20 @@ class ProposedEdit:
         return self.old_text is None
 
 
+Conflict = Literal["", "reapplied", "overwrite"]
+
+
 @dataclass(frozen=True)
 class Decision:
     verdict: Literal["approved", "rejected", "partial"]
     hunks: tuple[int, ...] = ()
     feedback: str = ""
     content: str | None = None
+    # The file changed on disk during the review: the decision was made on this
+    # re-diffed proposal (hunk indexes are its hunks), either the edit_file
+    # replacement re-applied onto the new content or an explicit overwrite.
+    against: ProposedEdit | None = None
+    conflict: Conflict = ""
 
     @classmethod
     def approve_all(cls, edit: ProposedEdit, feedback: str = "") -> Decision:
@@ -88,6 +99,14 @@ class Decision:
     @classmethod
     def edited(cls, content: str, feedback: str = "") -> Decision:
         return cls("approved", (), feedback, content)
+
+    def on(self, rebased: ProposedEdit, conflict: Conflict) -> Decision:
+        """This decision, made on a proposal re-diffed against a file that changed."""
+        return replace(self, against=rebased, conflict=conflict)
+
+
+# Called once an edit is on disk: (the proposal written, content before, content after).
+WriteHook = Callable[[ProposedEdit, str | None, str], None]
 
 
 # -- lines and diffs ------------------------------------------------------
@@ -302,13 +321,56 @@ def make_edit(
     )
 
 
+def rebase_edit(workspace: Workspace, edit: ProposedEdit) -> ProposedEdit | None:
+    """An edit_file proposal re-applied onto the file now on disk, when it still fits.
+
+    None when the file is gone, the proposal is a write_file, or ``old_string``
+    no longer matches exactly once (any number of times with ``replace_all``).
+    """
+    if edit.tool != "edit_file" or not edit.old_string or edit.new_string is None:
+        return None
+    current = workspace.read_text(edit.path)
+    if current is None:
+        return None
+    try:
+        new_text = replace_exact(
+            current, edit.old_string, edit.new_string, replace_all=edit.replace_all, path=edit.path
+        )
+    except EditError:
+        return None
+    return _remake(workspace, edit, new_text)
+
+
+def overwrite_edit(workspace: Workspace, edit: ProposedEdit) -> ProposedEdit:
+    """The proposal's full new content, re-diffed against the file now on disk."""
+    return _remake(workspace, edit, edit.new_text)
+
+
+def _remake(workspace: Workspace, edit: ProposedEdit, new_text: str) -> ProposedEdit:
+    return make_edit(
+        workspace,
+        call_id=edit.id,
+        tool=edit.tool,
+        path=edit.path,
+        new_text=new_text,
+        old_string=edit.old_string,
+        new_string=edit.new_string,
+        replace_all=edit.replace_all,
+    )
+
+
 def _feedback(decision: Decision) -> str:
     text = decision.feedback.strip()
     return f"\nUser feedback: {text}" if text else ""
 
 
 def apply_decision(
-    workspace: Workspace, edit: ProposedEdit, decision: Decision, *, max_chars: int = 16_000
+    workspace: Workspace,
+    edit: ProposedEdit,
+    decision: Decision,
+    *,
+    max_chars: int = 16_000,
+    on_write: WriteHook | None = None,
 ) -> str:
     """Write what ``decision`` says and return the tool result text for the model."""
     if decision.verdict == "rejected":
@@ -316,6 +378,8 @@ def apply_decision(
             f"The user rejected the {edit.tool} edit to {edit.path}; the file is unchanged."
             + _feedback(decision)
         )
+    asked = edit
+    edit = decision.against or edit
     final = _final_text(edit, decision)
     if final is None:
         return (
@@ -342,7 +406,24 @@ def apply_decision(
     except (SandboxError, OSError) as exc:
         return f"The {edit.tool} edit to {edit.path} was NOT applied: {exc}"
     workspace.read_paths.add(edit.path)  # the model knows what it wrote
-    return cap_text(_applied_message(edit, decision, final), max_chars)
+    if on_write is not None:
+        try:
+            on_write(edit, current, final)
+        except Exception:  # the journal must never undo a write the user approved
+            log.exception("recording the applied edit failed")
+    message = _conflict_note(asked, decision) + _applied_message(edit, decision, final)
+    return cap_text(message, max_chars)
+
+
+def _conflict_note(edit: ProposedEdit, decision: Decision) -> str:
+    if decision.against is None:
+        return ""
+    how = {
+        "reapplied": "your old_string still matched once, so the edit was re-applied onto "
+        "the new content",
+        "overwrite": "the user chose to overwrite those changes with your version",
+    }.get(decision.conflict, "the user reviewed your edit against the new content")
+    return f"{edit.path} changed on disk while your edit waited for review; {how}.\n"
 
 
 def _final_text(edit: ProposedEdit, decision: Decision) -> str | None:
