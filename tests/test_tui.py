@@ -118,7 +118,7 @@ async def test_escape_interrupts_the_stream_and_the_next_request_is_valid(
     project: Path,
 ) -> None:
     turns = [
-        Turn(reasoning=THOUGHT * 40, content="never said", tool_calls=(call("list_files"),)),
+        Turn(reasoning=THOUGHT * 200, content="never said", tool_calls=(call("list_files"),)),
         Turn(content="Stopping there."),
     ]
     async with (

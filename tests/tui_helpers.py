@@ -11,6 +11,7 @@ from typing import Any
 
 from kimitui.config import Settings
 from kimitui.core.gate import AutoGate, Gate
+from kimitui.core.journal import Journal
 from kimitui.demo.script import ToolCallSpec, TurnSource
 from kimitui.demo.server import ScriptedServer
 from kimitui.tui.app import KimiApp
@@ -44,7 +45,16 @@ def new_app(
     **settings: Any,
 ) -> KimiApp:
     agent = build_agent(Settings(**settings), project, endpoint, gate or AutoGate())
-    return KimiApp(agent, task=task, approval_label=approval_label, watch=watch, notices=notices)
+    # The undo journal goes next to the project, never into the user's state dir.
+    journal = Journal.for_session(agent.client.session_id, agent.project, project.parent / "state")
+    return KimiApp(
+        agent,
+        task=task,
+        approval_label=approval_label,
+        watch=watch,
+        notices=notices,
+        journal=journal,
+    )
 
 
 @asynccontextmanager

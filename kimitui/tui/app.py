@@ -11,32 +11,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from rich.style import Style
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import DirectoryTree, Footer, Input, Static
 
 from kimitui.core import events as ev
+from kimitui.core.gate import AskGate
+from kimitui.core.journal import Journal
 from kimitui.core.loop import Agent
+from kimitui.tui.approval import approval_label as label_for
 from kimitui.tui.composer import Composer
+from kimitui.tui.diffrows import warm_up
 from kimitui.tui.messages import (
     ComposerSubmitted,
     FilesChanged,
     PendingRecalled,
+    ReviewDecided,
+    ReviewsChanged,
     ToolRowChosen,
     WatchProblem,
 )
 from kimitui.tui.meter import BudgetMeter
 from kimitui.tui.preview import FilePreviewScreen
+from kimitui.tui.review import ReviewScreen
 from kimitui.tui.statusbar import StatusBar
 from kimitui.tui.textview import Block, TextView
 from kimitui.tui.toolpane import ToolDetailScreen, ToolPane, ToolRecord
@@ -59,7 +66,7 @@ PLACEHOLDERS = {
 class KimiApp(App[int]):
     """Reasoning, tool calls and transcript of one Agent, with a file tree and a meter."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH: ClassVar = ["app.tcss", "review.tcss"]
     TITLE = "kimitui"
     BINDINGS: ClassVar = [
         Binding("escape", "interrupt", "interrupt"),
@@ -70,6 +77,8 @@ class KimiApp(App[int]):
         Binding("ctrl+x", "cancel_pending", "cancel pending", priority=True),
         Binding("up", "recall_pending", "edit pending", key_display="↑", show=False),
         Binding("ctrl+o", "toggle_steps", "steps"),
+        Binding("u", "undo", "undo edit", priority=True),
+        Binding("ctrl+t", "toggle_auto_approve", "auto-approve", show=False, priority=True),
     ]
 
     def __init__(
@@ -82,14 +91,18 @@ class KimiApp(App[int]):
         project_name: str | None = None,
         watch: bool = True,
         theme_name: str | None = None,
+        continue_run: bool = False,
+        journal: Journal | None = None,
     ) -> None:
         super().__init__()
+        # A resumed session cut mid-task continues without waiting for a new task.
+        self.continue_run = continue_run
         self.theme_name = theme_name
         self.agent = agent
         self.project = Path(agent.project)
         self.project_name = project_name or self.project.name
         self.first_task = task
-        self.approval_label = approval_label
+        self.approval_label = label_for(agent.gate, approval_label)
         self.startup_notices = list(notices)
         self.watch_enabled = watch
         self.loop_state: str = "idle"
@@ -104,6 +117,10 @@ class KimiApp(App[int]):
         self._answer: Block | None = None
         self._shutting_down = False
         self._watch_stop = asyncio.Event()
+        self._review: ReviewScreen | None = None
+        # Every applied edit is journaled, so `u` can take it back.
+        self.journal = journal or Journal.for_session(agent.client.session_id, agent.project)
+        agent.on_edit_applied = self.journal.record
 
     # -- layout ----------------------------------------------------------
 
@@ -127,6 +144,13 @@ class KimiApp(App[int]):
         self._apply_theme()
         self._titles()
         self.agent.subscribe(self._on_agent_event)
+        if self.ask_gate is not None:
+            self.agent.subscribe(self.ask_gate.observe)
+            self.ask_gate.subscribe(self._gate_changed)
+            # The first review must not pay for loading pygments' lexer map.
+            self.run_worker(
+                warm_up, name="warm-highlighting", group="warmup", thread=True, exit_on_error=False
+            )
         self.meter.show(self.agent.budget)
         self.set_interval(1.0, self._tick, name="meter-clock")
         for level, text in self.startup_notices:
@@ -136,7 +160,7 @@ class KimiApp(App[int]):
         self.composer.input.focus()
         if self.watch_enabled:
             self._watch_files()
-        if self.first_task:
+        if self.first_task or self.continue_run:
             self._start_run(self.first_task)
 
     def _apply_theme(self) -> None:
@@ -157,6 +181,11 @@ class KimiApp(App[int]):
         self.reasoning.border_title = "thinking"
         self.tools.border_title = "tool calls (enter: details)"
         self.transcript.border_title = "transcript"
+
+    @property
+    def ask_gate(self) -> AskGate | None:
+        gate = self.agent.gate
+        return gate if isinstance(gate, AskGate) else None
 
     @property
     def reasoning(self) -> TextView:
@@ -381,7 +410,12 @@ class KimiApp(App[int]):
             self.project_tree.mark(event.path, "ours")
 
     def _user_message(self, event: ev.UserMessage) -> None:
-        label = {"task": "you ▸ ", "steer": "you (steer) ▸ ", "queued": "you (queued) ▸ "}
+        label = {
+            "task": "you ▸ ",
+            "steer": "you (steer) ▸ ",
+            "queued": "you (queued) ▸ ",
+            "note": "kimitui (note) ▸ ",
+        }
         style = self._style("accent", bold=True)
         self.transcript.add(Block(event.text, prefix=label[event.kind], prefix_style=style))
         self.composer.show_pending(self.agent.pending_messages)
@@ -463,6 +497,8 @@ class KimiApp(App[int]):
             ),
             "cancel_pending": lambda: bool(self.agent.pending_messages),
             "recall_pending": lambda: bool(self.agent.pending_messages),
+            "undo": lambda: self._key_free() and self.journal.last is not None,
+            "toggle_auto_approve": lambda: self.ask_gate is not None,
         }
         rule = rules.get(action)
         return True if rule is None else rule()
@@ -477,6 +513,7 @@ class KimiApp(App[int]):
             "cancel_pending",
             "recall_pending",
             "toggle_steps",
+            "undo",
         }
     )
 
@@ -487,7 +524,8 @@ class KimiApp(App[int]):
 
     def shortcut_active(self, character: str) -> bool:
         """Whether an empty composer should let ``character`` through to a binding."""
-        actions = {"p": ("pause", "resume"), "+": ("raise_budget",)}.get(character, ())
+        shortcuts = {"p": ("pause", "resume"), "+": ("raise_budget",), "u": ("undo",)}
+        actions = shortcuts.get(character, ())
         return any(self.check_action(a, ()) for a in actions)
 
     # -- actions ---------------------------------------------------------
@@ -596,3 +634,73 @@ class KimiApp(App[int]):
     @on(WatchProblem)
     def _watch_problem(self, message: WatchProblem) -> None:
         self._notice(message.text, "warning")
+
+    # -- the review gate and undo ------------------------------------------------
+
+    def _gate_changed(self) -> None:
+        if not self._shutting_down and self.is_running:
+            self.post_message(ReviewsChanged())
+
+    @on(ReviewsChanged)
+    def _reviews_changed(self) -> None:
+        gate = self.ask_gate
+        if gate is None or self._shutting_down:
+            return
+        if self._review is not None:
+            self._review.sync()
+        elif gate.current is not None:
+            self._review = ReviewScreen(gate, self.agent.toolbox.workspace)
+            self.push_screen(self._review, self._review_closed)
+
+    def _review_closed(self, _: None) -> None:
+        self._review = None
+        gate = self.ask_gate
+        if gate is not None and gate.current is not None:
+            self.post_message(ReviewsChanged())
+
+    @on(ReviewDecided)
+    def _review_decided(self, message: ReviewDecided) -> None:
+        gate = self.ask_gate
+        if gate is None:
+            return
+        gate.decide(message.edit_id, message.decision)
+        if message.whole_turn:
+            gate.approve_turn()
+
+    def action_toggle_auto_approve(self) -> None:
+        gate = self.ask_gate
+        if gate is None:
+            return
+        gate.set_auto(not gate.auto_approve)
+        self.approval_label = label_for(gate, self.approval_label)
+        self.query_one(StatusBar).set_approval(self.approval_label)
+        if gate.auto_approve:
+            self._notice("auto-approve on: edits are applied without review (ctrl+t: ask again)")
+        else:
+            self._notice("auto-approve off: every edit waits for your review again")
+
+    def action_undo(self) -> None:
+        result = self.journal.undo(self.agent.toolbox.workspace)
+        self._notice(result.message, "info" if result.ok else "warning")
+        if result.ok and result.entry is not None:
+            self.agent.note(result.note)
+            path = result.entry.path
+            self.tracker.own_write(path)
+            self.project_tree.mark(path, "ours", on=result.entry.before is not None)
+            self.project_tree.reload()
+        self.refresh_bindings()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if self.ask_gate is not None:
+            state = "off" if self.ask_gate.auto_approve else "on"
+            yield SystemCommand(
+                f"Auto-approve edits: turn {state}",
+                "Apply proposed edits without review, or review each one again (ctrl+t)",
+                self.action_toggle_auto_approve,
+            )
+        yield SystemCommand(
+            "Undo the last applied edit",
+            "Revert the newest edit kimitui wrote, if the file is still as written (u)",
+            self.action_undo,
+        )

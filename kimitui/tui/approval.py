@@ -1,21 +1,15 @@
-"""Which approval policy the TUI really runs with: the one place to change for issue 6.
+"""Which approval gate the TUI runs with, and the label the header shows.
 
-``--approve ask`` needs the interactive review view, which is not built yet.
-Until it is, "ask" falls back to "never" (nothing touches disk) and the app
-says so; "auto" and "never" run as asked.
+``ask`` and ``auto`` both run on the interactive :class:`AskGate` (``auto``
+with its session toggle on), so the user can switch between them at any
+time; ``never`` applies nothing and cannot be switched.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kimitui.core.gate import Gate, gate_for
-
-ASK_FALLBACK_NOTICE = (
-    "Interactive review (--approve ask) arrives in a later build, so edits are NOT "
-    "applied: running as --approve never, and the model is told each edit was rejected. "
-    "Restart with --approve auto to let edits through."
-)
+from kimitui.core.gate import AskGate, Gate, gate_for
 
 
 @dataclass(frozen=True)
@@ -26,6 +20,13 @@ class Approval:
 
 
 def approval_for(policy: str) -> Approval:
-    if policy == "ask":
-        return Approval(gate_for("never"), "never (ask: later)", ASK_FALLBACK_NOTICE)
+    if policy in ("ask", "auto"):
+        return Approval(AskGate(auto_approve=policy == "auto"), policy)
     return Approval(gate_for(policy), policy)
+
+
+def approval_label(gate: Gate, fallback: str) -> str:
+    """The header's label for ``gate`` now (the session toggle may have moved it)."""
+    if isinstance(gate, AskGate):
+        return "auto" if gate.auto_approve else "ask"
+    return fallback

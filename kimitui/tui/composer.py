@@ -13,8 +13,8 @@ from textual.widgets import Input, Static
 
 from kimitui.tui.messages import ComposerSubmitted, PendingRecalled
 
-# Single keys the app binds that an empty composer lets through (p pause, + raise).
-SHORTCUT_CHARS = frozenset("p+")
+# Single keys the app binds that an empty composer lets through (p pause, + raise, u undo).
+SHORTCUT_CHARS = frozenset("p+u")
 
 
 class ComposerInput(Input):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from textual.message import Message
 
+from kimitui.tools.edits import Decision
+
 
 @dataclass
 class ComposerSubmitted(Message):
@@ -53,3 +55,20 @@ class WatchProblem(Message):
     """The file watcher fell back or stopped; say so once."""
 
     text: str
+
+
+@dataclass
+class ReviewsChanged(Message):
+    """The gate's pending reviews changed: open, update or close the review view."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ReviewsChanged)
+
+
+@dataclass
+class ReviewDecided(Message):
+    """The user decided on the pending edit ``edit_id``."""
+
+    edit_id: str
+    decision: Decision
+    whole_turn: bool = False  # `a`: and approve the rest of this turn

@@ -49,11 +49,26 @@ def share(used: float, limit: float | None) -> float | None:
     return 100.0 * used / limit
 
 
-class MeterRow(Static):
+class Line(Static):
+    """A one-line Static that repaints only when its text changes, without a layout.
+
+    The meter is refreshed every second while a run is active; a plain ``update``
+    would lay out the whole screen each time although no size can change.
+    """
+
+    _text: str | None = None
+
+    def set_text(self, text: str) -> None:
+        if text != self._text:
+            self._text = text
+            self.update(text, layout=False)
+
+
+class MeterRow(Line):
     """One line of the meter; its class says ok / warning / error."""
 
     def show(self, label: str, pct: float | None, value: str) -> None:
-        self.update(f"{label:<8}{bar(pct)} {value}")
+        self.set_text(f"{label:<8}{bar(pct)} {value}")
         kind = level(pct)
         self.set_class(kind == "warning", "-warning")
         self.set_class(kind == "error", "-error")
@@ -65,10 +80,10 @@ class BudgetMeter(Vertical):
     def compose(self) -> ComposeResult:
         yield MeterRow(id="meter-steps", classes="meter-row")
         yield MeterRow(id="meter-tokens", classes="meter-row")
-        yield Static(id="meter-in", classes="meter-detail")
-        yield Static(id="meter-out", classes="meter-detail")
+        yield Line(id="meter-in", classes="meter-detail")
+        yield Line(id="meter-out", classes="meter-detail")
         yield MeterRow(id="meter-context", classes="meter-row")
-        yield Static(id="meter-window", classes="meter-detail")
+        yield Line(id="meter-window", classes="meter-detail")
         yield MeterRow(id="meter-time", classes="meter-row")
         yield MeterRow(id="meter-cost", classes="meter-row")
 
@@ -81,14 +96,14 @@ class BudgetMeter(Vertical):
         self._row("tokens").show(
             "tokens", share(used.total, lim.token_budget), f"{count(used.total)}{cap}"
         )
-        self.query_one("#meter-in", Static).update(
+        self.query_one("#meter-in", Line).set_text(
             f"in {count(used.prompt)} · {count(used.cached)} cached"
         )
-        self.query_one("#meter-out", Static).update(
+        self.query_one("#meter-out", Line).set_text(
             f"out {count(used.completion)} · {count(used.reasoning)} think"
         )
         self._row("context").show("context", budget.context_pct, f"{budget.context_pct:g}%")
-        self.query_one("#meter-window", Static).update(
+        self.query_one("#meter-window", Line).set_text(
             f" {count(budget.last_prompt)} of {count(budget.context_window)}"
         )
         self._show_time(budget)

@@ -26,12 +26,18 @@ class StatusBar(Horizontal):
 
     def __init__(self, project: str, model: str, approval: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._left = f" kimitui · {project} · {model} · approve: {approval}"
+        self._head = f" kimitui · {project} · {model}"
+        self._left = f"{self._head} · approve: {approval}"
 
     def compose(self) -> ComposeResult:
         yield Static(self._left, id="status-left", markup=False)
         yield Static("", id="status-step", markup=False)
         yield Static("", id="status-state", markup=False)
+
+    def set_approval(self, approval: str) -> None:
+        """The approval mode changed (the session's auto-approve toggle)."""
+        self._left = f"{self._head} · approve: {approval}"
+        self.query_one("#status-left", Static).update(self._left)
 
     def show(self, state: str, step: int) -> None:
         label = self.query_one("#status-state", Static)

@@ -156,19 +156,19 @@ class TextView(ScrollView, can_focus=True):
         """Extend the last block's text (streamed fragments)."""
         if not self.blocks:
             self.add(Block(""))
-        block = self.blocks[-1]
-        block.text += text
-        block.appended()
-        self._changed()
+        self.extend(self.blocks[-1], text)
 
     def extend(self, block: Block, text: str) -> None:
         """Append streamed text to ``block`` (cheap when it is the last block)."""
         block.text += text
-        if block is self.blocks[-1]:
-            block.appended()
-        else:
+        if block is not self.blocks[-1]:
             block.invalidate()
-        self._changed()
+            self._changed()
+            return
+        # Only the last line and what follows it can change: repaint just those.
+        tail = self.virtual_size.height - 1
+        block.appended()
+        self._changed(tail=tail if not block.collapsed else None)
 
     def replace(self, block: Block, text: str) -> None:
         block.text = text
@@ -207,12 +207,17 @@ class TextView(ScrollView, can_focus=True):
 
     # -- layout ----------------------------------------------------------
 
-    def _changed(self, follow: bool = True) -> None:
+    def _changed(self, follow: bool = True, tail: int | None = None) -> None:
+        """Lay out again and repaint: all of it, or only from line ``tail`` down."""
         at_end = self.scroll_offset.y >= self.max_scroll_y - 1
+        scroll_y = self.scroll_offset.y
         self._relayout()
-        self.refresh()
         if follow and at_end:
-            self.scroll_end(animate=False, x_axis=False)
+            self.scroll_end(animate=False, x_axis=False, immediate=True)
+        if tail is None or self.scroll_offset.y != scroll_y or tail < 0:
+            self.refresh()
+        else:
+            self.refresh_lines(tail, self.virtual_size.height - tail)
 
     def _wrap_width(self) -> int:
         return self._width or max(self.scrollable_content_region.width, 1)
@@ -224,7 +229,23 @@ class TextView(ScrollView, can_focus=True):
             tops.append(total)
             total += block.line_count(width)
         self._tops = tops
-        self.virtual_size = Size(width, total)
+        self._set_virtual_size(Size(width, total))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Like ``virtual_size = size``, without a layout of the whole screen when possible.
+
+        The view's own size never depends on its content, so a layout is only needed
+        when the scrollbar appears or disappears.
+        """
+        old = self.virtual_size
+        if size == old:
+            return
+        height = self.scrollable_content_region.height
+        if not self.is_mounted or (size.height > height) != (old.height > height):
+            self.virtual_size = size
+            return
+        self.set_reactive(TextView.virtual_size, size)
+        self._scroll_update(size)
 
     def on_resize(self, event: events.Resize) -> None:
         width = max(self.scrollable_content_region.width, 1)

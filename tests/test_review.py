@@ -1,0 +1,289 @@
+"""The review gate under Pilot, against the scripted server over loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tui_helpers import call, make_project, running, type_text, wait_for
+
+from kimitui.core.gate import NEVER_FEEDBACK, AskGate, NeverGate
+from kimitui.demo.script import Turn
+from kimitui.tui.review import ReviewScreen
+
+BASE = "".join(f"line {i}\n" for i in range(1, 31))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path)
+
+
+def tree_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def tool_results(server: Any, request: int) -> list[tuple[str, str]]:
+    messages = server.requests[request]["messages"]
+    return [(m["tool_call_id"], m["content"]) for m in messages if m["role"] == "tool"]
+
+
+def write(path: str, content: str) -> Any:
+    return call("write_file", {"path": path, "content": content})
+
+
+async def open_review(app: Any, pilot: Any, path: str | None = None) -> ReviewScreen:
+    def shown() -> bool:
+        screen = app.screen
+        if not isinstance(screen, ReviewScreen) or screen.review is None:
+            return False
+        return path is None or screen.review.edit.path == path
+
+    await wait_for(pilot, shown)
+    await pilot.pause(0.05)
+    return app.screen
+
+
+async def finish(app: Any, pilot: Any) -> None:
+    await wait_for(pilot, lambda: app.agent.state == "done" and not app.run_active)
+
+
+def outside(path: Path, text: str) -> None:
+    """Another process changes a file."""
+    script = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"
+    subprocess.run([sys.executable, "-c", script, str(path), text], check=True)
+
+
+async def test_approve_applies_and_nothing_touches_disk_before(project: Path) -> None:
+    new = "def total(xs):\n    return sum(xs, 0)\n"
+    turns = [Turn(tool_calls=(write("app.py", new),)), Turn(content="ok")]
+    before = tree_hash(project)
+    async with running(project, turns, task="fix", gate=AskGate()) as (app, server, pilot):
+        screen = await open_review(app, pilot)
+        assert app.agent.state == "review" and tree_hash(project) == before
+        title = str(screen.query_one("#review-title").render())
+        assert "app.py · modified · +1 \u22121 · 1/1 hunks" in title
+        assert "without having read it" in str(screen.query_one("#review-banner").render())
+        await pilot.press("y")
+        await finish(app, pilot)
+    assert (project / "app.py").read_text() == new
+    assert tool_results(server, 1)[0][1] == "Applied write_file to app.py (+1 -1)."
+
+
+async def test_reject_with_feedback_leaves_the_tree_byte_identical(project: Path) -> None:
+    turns = [Turn(tool_calls=(write("app.py", "x = 1\n"),)), Turn(content="ok")]
+    before = tree_hash(project)
+    async with running(project, turns, task="fix", gate=AskGate()) as (app, server, pilot):
+        await open_review(app, pilot)
+        await pilot.press("n")
+        await type_text(pilot, "keep total, add a docstring")
+        await pilot.press("enter")
+        await finish(app, pilot)
+    assert tree_hash(project) == before
+    assert tool_results(server, 1)[0][1] == (
+        "The user rejected the write_file edit to app.py; the file is unchanged.\n"
+        "User feedback: keep total, add a docstring"
+    )
+
+
+async def test_approve_never_leaves_the_tree_byte_identical(project: Path) -> None:
+    turns = [
+        Turn(tool_calls=(write("app.py", "x = 1\n"), write("new.py", "y = 2\n"))),
+        Turn(content="ok"),
+    ]
+    before = tree_hash(project)
+    async with running(project, turns, task="fix", gate=NeverGate()) as (app, server, pilot):
+        await finish(app, pilot)
+    assert tree_hash(project) == before
+    assert all(NEVER_FEEDBACK in text for _, text in tool_results(server, 1))
+
+
+async def test_hunks_one_and_three_of_three(project: Path) -> None:
+    (project / "app.py").write_text(BASE)
+    new = BASE.replace("line 2\n", "line two\n").replace("line 15\n", "line fifteen\n")
+    new = new.replace("line 28\n", "line twenty-eight\n")
+    turns = [
+        Turn(tool_calls=(call("read_file", {"path": "app.py"}),)),
+        Turn(tool_calls=(write("app.py", new),)),
+        Turn(content="ok"),
+    ]
+    async with running(project, turns, task="edit", gate=AskGate()) as (app, server, pilot):
+        screen = await open_review(app, pilot)
+        assert screen.diff.hunk_count == 3
+        await pilot.press("j", "space")
+        assert screen.diff.selected == {0, 2}
+        assert "2/3 hunks" in str(screen.query_one("#review-title").render())
+        await pilot.press("y")
+        await finish(app, pilot)
+    expected = BASE.replace("line 2\n", "line two\n").replace("line 28\n", "line twenty-eight\n")
+    assert (project / "app.py").read_text() == expected
+    result = tool_results(server, 2)[-1][1]
+    assert result.startswith("Partially applied write_file to app.py (+2 -2): the user approved 2")
+    assert "Rejected hunks (not applied): @@ -12,7 +12,7 @@" in result
+
+
+async def test_edit_in_editor_before_applying(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import pathlib, sys\n"
+        "p = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('/ len(xs)', '/ max(len(xs), 1)'))\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}")
+    proposal = (
+        "def total(xs):\n    return sum(xs)\n\n\ndef mean(xs):\n    return sum(xs) / len(xs)\n"
+    )
+    turns = [Turn(tool_calls=(write("app.py", proposal),)), Turn(content="ok")]
+    async with running(project, turns, task="mean", gate=AskGate()) as (app, server, pilot):
+        await open_review(app, pilot)
+        await pilot.press("e")
+        await finish(app, pilot)
+    written = proposal.replace("/ len(xs)", "/ max(len(xs), 1)")
+    assert (project / "app.py").read_text() == written
+    result = tool_results(server, 1)[0][1]
+    assert "but the user edited your proposal before applying it" in result
+    assert "-    return sum(xs) / len(xs)\n+    return sum(xs) / max(len(xs), 1)" in result
+
+
+async def test_conflict_from_another_process_then_explicit_overwrite(project: Path) -> None:
+    proposal = "def total(xs):\n    return sum(xs, 0)\n"
+    turns = [Turn(tool_calls=(write("app.py", proposal),)), Turn(content="ok")]
+    async with running(project, turns, task="fix", gate=AskGate()) as (app, server, pilot):
+        screen = await open_review(app, pilot)
+        outside(project / "app.py", "def total(xs):\n    return 0\n")
+        banner = screen.query_one("#review-banner")
+        await wait_for(pilot, lambda: "changed on disk" in str(banner.render()))
+        await pilot.press("y")  # refused: the conflict must be resolved explicitly
+        await pilot.pause(0.2)
+        assert screen.review is not None and app.agent.state == "review"
+        await pilot.press("o")
+        await finish(app, pilot)
+    assert (project / "app.py").read_text() == proposal
+    result = tool_results(server, 1)[0][1]
+    assert "the user chose to overwrite those changes with your version" in result
+
+
+async def test_conflict_reapplies_an_edit_file_whose_old_string_still_matches(
+    project: Path,
+) -> None:
+    edit = call(
+        "edit_file",
+        {"path": "app.py", "old_string": "return sum(xs)", "new_string": "return sum(xs, 0)"},
+    )
+    turns = [Turn(tool_calls=(edit,)), Turn(content="ok")]
+    theirs = "def total(xs):\n    return sum(xs)\n\n\ndef other():\n    pass\n"
+    async with running(project, turns, task="fix", gate=AskGate()) as (app, server, pilot):
+        screen = await open_review(app, pilot)
+        outside(project / "app.py", theirs)
+        banner = screen.query_one("#review-banner")
+        await wait_for(pilot, lambda: "re-applied onto the new content" in str(banner.render()))
+        await pilot.press("y")
+        await finish(app, pilot)
+    assert (project / "app.py").read_text() == theirs.replace("sum(xs)", "sum(xs, 0)")
+    result = tool_results(server, 1)[0][1]
+    assert result.startswith("app.py changed on disk while your edit waited for review;")
+
+
+async def test_two_writes_in_one_turn_are_reviewed_in_order(project: Path) -> None:
+    turns = [
+        Turn(tool_calls=(write("a.py", "A = 1\n"), write("b.py", "B = 2\n"))),
+        Turn(content="ok"),
+    ]
+    async with running(project, turns, task="two", gate=AskGate()) as (app, server, pilot):
+        screen = await open_review(app, pilot, "a.py")
+        assert not (project / "b.py").exists()
+        await pilot.press("y")
+        screen = await open_review(app, pilot, "b.py")
+        turn_line = str(screen.query_one("#review-turn").render())
+        assert "✓ a.py" in turn_line and "▸ b.py" in turn_line
+        assert (project / "a.py").exists() and not (project / "b.py").exists()
+        await pilot.press("n", "enter")
+        await finish(app, pilot)
+    results = tool_results(server, 1)
+    assert [text.split(";")[0].split(" (")[0] for _, text in results] == [
+        "Applied write_file to a.py",
+        "The user rejected the write_file edit to b.py",
+    ]
+    assert [cid for cid, _ in results] == [c["id"] for c in server.requests[1]["messages"][-3][
+        "tool_calls"
+    ]]  # fmt: skip
+
+
+async def test_a_approves_the_rest_of_the_turn(project: Path) -> None:
+    turns = [
+        Turn(tool_calls=(write("a.py", "A = 1\n"), write("b.py", "B = 2\n"))),
+        Turn(content="ok"),
+    ]
+    async with running(project, turns, task="two", gate=AskGate()) as (app, server, pilot):
+        await open_review(app, pilot, "a.py")
+        await pilot.press("a")
+        await finish(app, pilot)
+    assert (project / "a.py").read_text() == "A = 1\n" and (project / "b.py").exists()
+    assert all(text.startswith("Applied") for _, text in tool_results(server, 1))
+
+
+async def test_session_toggle_switches_to_auto_approve_and_back(project: Path) -> None:
+    turns = [Turn(tool_calls=(write("a.py", "A = 1\n"),)), Turn(content="ok")]
+    async with running(project, turns, gate=AskGate()) as (app, _server, pilot):
+        status = app.query_one("#status-left")
+        assert str(status.render()).endswith("approve: ask")
+        await pilot.press("ctrl+t")
+        assert str(status.render()).endswith("approve: auto")
+        await type_text(pilot, "go")
+        await pilot.press("enter")
+        await finish(app, pilot)
+        assert (project / "a.py").exists()
+        await pilot.press("ctrl+t")
+        assert str(status.render()).endswith("approve: ask")
+
+
+async def test_undo_twice_walks_back_and_the_model_is_told(project: Path) -> None:
+    turns = [
+        Turn(tool_calls=(write("util.py", "X = 1\n"),)),
+        Turn(
+            tool_calls=(
+                call(
+                    "edit_file",
+                    {"path": "app.py", "old_string": "sum(xs)", "new_string": "sum(xs, 0)"},
+                ),
+            )
+        ),
+        Turn(content="done"),
+        Turn(content="noted"),
+    ]
+    original = (project / "app.py").read_text()
+    async with running(project, turns, task="go", gate=AskGate()) as (app, server, pilot):
+        await open_review(app, pilot, "util.py")
+        await pilot.press("y")
+        await open_review(app, pilot, "app.py")
+        await pilot.press("y")
+        await finish(app, pilot)
+        await wait_for(pilot, lambda: not isinstance(app.screen, ReviewScreen))
+        assert "sum(xs, 0)" in (project / "app.py").read_text()
+        await pilot.press("u")
+        assert (project / "app.py").read_text() == original
+        assert "undone: the edit_file edit to app.py" in app.transcript.plain
+        await pilot.press("u")
+        assert not (project / "util.py").exists()
+        await pilot.press("u")
+        assert "nothing to undo" not in app.transcript.plain  # u is inactive now
+        assert app.composer.input.value == "u"  # so the key was typed instead
+        await pilot.press("backspace")
+        await type_text(pilot, "continue")
+        await pilot.press("enter")
+        await finish(app, pilot)
+    last = server.requests[3]["messages"][-3:]
+    assert [m["role"] for m in last] == ["user", "user", "user"]
+    assert last[0]["content"].startswith("Note from kimitui: the user undid your edit_file edit")
+    assert "util.py was deleted again" in last[1]["content"]
+    assert last[2]["content"] == "continue"
