@@ -11,9 +11,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimitui import __version__
+
+if TYPE_CHECKING:
+    from kimitui.config import Settings
+    from kimitui.core.session import Transcript
 
 EXIT_USAGE = 2
 
@@ -27,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kimitui",
         description="A terminal pair-programmer: a Kimi coding model works on PROJECT "
         "through tools, and every file change waits for your approval.",
+        epilog="Saved sessions: `kimitui sessions [PROJECT]` lists them, "
+        "`kimitui export ID [--format md|json]` prints one.",
     )
     p.add_argument(
         "project",
@@ -126,8 +132,11 @@ def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in _SETTING_FLAGS if getattr(args, name) is not None}
 
 
-def _prepare_project(args: argparse.Namespace) -> Path:
-    if args.demo:
+def _prepare_project(args: argparse.Namespace, resumed: Transcript | None) -> Path:
+    if resumed is not None and not args.project:
+        # A resumed session works where it started; --demo must not copy the sample again.
+        args.project = resumed.project
+    if args.demo and resumed is None:
         from kimitui.demo import copy_sample
 
         target = (
@@ -161,8 +170,6 @@ def _api_key(args: argparse.Namespace, key_env: str) -> str:
 def _check_flags(args: argparse.Namespace, approve: str) -> None:
     if args.json and not args.headless:
         raise UsageError("--json needs --headless")
-    if args.resume:
-        raise UsageError("--resume is not available yet: sessions are not saved in this build")
     if not args.headless:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise UsageError(
@@ -172,11 +179,17 @@ def _check_flags(args: argparse.Namespace, approve: str) -> None:
         return  # the TUI takes its task from the composer when --task is absent
     if approve == "ask":
         raise UsageError("--approve ask needs the TUI; headless runs take auto or never")
-    if not args.task and not args.demo:
-        raise UsageError("--headless needs --task TEXT")
+    if not args.task and not args.demo and not args.resume:
+        raise UsageError("--headless needs --task TEXT (or --resume)")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Subcommands come before the parser: PROJECT is positional and would swallow them.
+    if argv and argv[0] in ("sessions", "export"):
+        from kimitui.session_cmds import main as session_main
+
+        return session_main(argv)
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
@@ -194,14 +207,40 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from err
     approve = args.approve or ("ask" if not args.headless else "never")
     _check_flags(args, approve)
+    resumed = _find_resumed(args, settings) if args.resume else None
     key = _api_key(args, settings.api_key_env)
-    project = _prepare_project(args)
+    project = _prepare_project(args, resumed)
     import asyncio
 
     if args.headless:
         from kimitui.launch import launch_headless
 
-        return asyncio.run(launch_headless(settings, project, args, key, approve))
+        return asyncio.run(launch_headless(settings, project, args, key, approve, resumed))
     from kimitui.launch import launch_tui
 
-    return asyncio.run(launch_tui(settings, project, args, key, approve))
+    return asyncio.run(launch_tui(settings, project, args, key, approve, resumed))
+
+
+def _find_resumed(args: argparse.Namespace, settings: Settings) -> Transcript:
+    """The session --resume names; its model and endpoint win unless given as flags."""
+    from kimitui.core.session import SessionError, find_session, load_transcript, needs_model
+
+    # An id is unique everywhere. Without PROJECT, `last` means this folder's last
+    # session (with --demo: the last demo session, wherever its temp folder is).
+    scope = Path(args.project) if args.project else (None if args.demo else Path("."))
+    scope = scope if args.resume == "last" else None
+    try:
+        resumed = load_transcript(find_session(args.resume, project=scope, demo=args.demo))
+    except SessionError as err:
+        raise UsageError(str(err)) from err
+    if args.project and Path(args.project).resolve() != Path(resumed.project):
+        raise UsageError(f"session {resumed.id} belongs to {resumed.project}, not {args.project}")
+    if args.headless and not args.task and not needs_model(resumed.messages):
+        raise UsageError(
+            f"session {resumed.id} already ended ({resumed.ended}); "
+            "give --task to continue the conversation"
+        )
+    settings.model = args.model or resumed.model or settings.model
+    if not args.demo and not args.base_url and resumed.base_url:
+        settings.base_url = resumed.base_url
+    return resumed

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 from kimitui.core import events as ev
@@ -95,9 +96,16 @@ class HeadlessRenderer:
         )
 
 
-async def run_headless(agent: Agent, task: str | None, *, json_mode: bool) -> int:
-    """Drive the Agent to the end and return the process exit code."""
+async def run_headless(
+    agent: Agent, task: str | None, *, json_mode: bool, notices: Sequence[ev.Notice] = ()
+) -> int:
+    """Drive the Agent to the end and return the process exit code.
+
+    ``notices`` (e.g. what a resume repaired) are shown before the run starts.
+    """
     agent.subscribe(HeadlessRenderer(json_mode=json_mode))
+    for notice in notices:
+        agent.emit(notice)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, agent.stop)

@@ -3,14 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 from kimitui.config import Settings
+from kimitui.core.events import Notice
 from kimitui.core.gate import gate_for
+from kimitui.core.loop import Agent
+from kimitui.core.session import Transcript, needs_model, resume_session, start_session
 from kimitui.headless import run_headless
 from kimitui.wiring import Endpoint, build_agent
+
+# Paces the headless demo (tokens per second), so a test can stop it mid-run.
+DEMO_TPS_ENV = "KIMITUI_DEMO_TPS"
+
+
+def _headless_demo_pace() -> float | None:
+    value = os.environ.get(DEMO_TPS_ENV, "")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def record_session(
+    stack: AsyncExitStack, agent: Agent, task: str | None, demo: bool, resumed: Transcript | None
+) -> list[Notice]:
+    """Save the session as it runs (or continue a saved one); notices for the front end."""
+    if resumed is not None:
+        recorder = resume_session(agent, resumed)
+    else:
+        try:
+            recorder = start_session(agent, task=task, demo=demo)
+        except OSError as err:  # an unwritable state dir must not stop the work
+            return [Notice(f"this session is not saved: {err}", level="warning")]
+    stack.callback(recorder.close)
+    return recorder.notices
 
 
 async def demo_endpoint(stack: AsyncExitStack, *, tokens_per_second: float | None) -> Endpoint:
@@ -24,21 +54,29 @@ async def demo_endpoint(stack: AsyncExitStack, *, tokens_per_second: float | Non
 
 
 async def launch_headless(
-    settings: Settings, project: Path, args: argparse.Namespace, api_key: str, approve: str
+    settings: Settings,
+    project: Path,
+    args: argparse.Namespace,
+    api_key: str,
+    approve: str,
+    resumed: Transcript | None = None,
 ) -> int:
     async with AsyncExitStack() as stack:
         if args.demo:
             from kimitui.demo import DEMO_TASK
 
-            endpoint = await demo_endpoint(stack, tokens_per_second=None)
-            task = args.task or DEMO_TASK
+            endpoint = await demo_endpoint(stack, tokens_per_second=_headless_demo_pace())
+            task = args.task or (None if resumed else DEMO_TASK)
             out = sys.stderr if args.json else sys.stdout
             print(f"demo project: {project}", file=out, flush=True)
         else:
             endpoint = Endpoint(base_url=settings.base_url, api_key=api_key)
             task = args.task
-        agent = build_agent(settings, project, endpoint, gate_for(approve))
-        return await run_headless(agent, task, json_mode=args.json)
+        # The same session id keeps the prompt cache key, so a resume hits the cache.
+        session_id = resumed.id if resumed else None
+        agent = build_agent(settings, project, endpoint, gate_for(approve), session_id=session_id)
+        notices = record_session(stack, agent, task, args.demo, resumed)
+        return await run_headless(agent, task, json_mode=args.json, notices=notices)
 
 
 # The TUI's demo streams at a human pace so that it looks alive.
@@ -46,7 +84,12 @@ TUI_DEMO_TOKENS_PER_SECOND = 150.0
 
 
 async def launch_tui(
-    settings: Settings, project: Path, args: argparse.Namespace, api_key: str, approve: str
+    settings: Settings,
+    project: Path,
+    args: argparse.Namespace,
+    api_key: str,
+    approve: str,
+    resumed: Transcript | None = None,
 ) -> int:
     from kimitui.tui.app import KimiApp
     from kimitui.tui.approval import approval_for
@@ -60,18 +103,25 @@ async def launch_tui(
             from kimitui.demo import DEMO_TASK
 
             endpoint = await demo_endpoint(stack, tokens_per_second=TUI_DEMO_TOKENS_PER_SECOND)
-            task = args.task or DEMO_TASK
+            task = args.task or (None if resumed else DEMO_TASK)
             notices.append(("info", f"demo: the sample project is in {project}"))
         else:
             endpoint = Endpoint(base_url=settings.base_url, api_key=api_key)
             task = args.task
-        agent = build_agent(settings, project, endpoint, approval.gate)
+        session_id = resumed.id if resumed else None
+        agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
+        saved = record_session(stack, agent, task, args.demo, resumed)
+        notices.extend((n.level, n.text) for n in saved)
+        if resumed is not None:
+            # The panes start empty; the earlier steps are one command away.
+            notices.append(("info", f"earlier steps: kimitui export {resumed.id}"))
         app = KimiApp(
             agent,
             task=task,
             approval_label=approval.label,
             notices=notices,
             theme_name=settings.theme,
+            continue_run=resumed is not None and needs_model(agent.messages),
         )
         try:
             await app.run_async()

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,9 +32,14 @@ CONTRACT_TYPES = {
 }
 
 
+# Every run saves its session: keep the suite's out of the user's state dir.
+TEST_STATE_DIR = tempfile.mkdtemp(prefix="kimitui-test-state-")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if "KEY" not in k and not k.startswith("KIMITUI")}
     env["KIMITUI_CONFIG"] = "/nonexistent/kimitui-config.toml"
+    env["KIMITUI_STATE_DIR"] = TEST_STATE_DIR
     env.update(extra)
     return env
 

@@ -84,6 +84,16 @@ class Budget:
         running = self.clock() - self._started if self._started is not None else 0.0
         return self._elapsed_before + running
 
+    def restore(
+        self, *, steps: int, used: TokenUsage, last_prompt: int, cost: float | None, elapsed: float
+    ) -> None:
+        """Counters of a resumed session: what it already spent still counts against limits."""
+        self.steps = steps
+        self.used = used
+        self.last_prompt = last_prompt
+        self.cost = cost
+        self._elapsed_before = elapsed
+
     def record(self, usage: TokenUsage) -> None:
         u = self.used
         self.used = TokenUsage(

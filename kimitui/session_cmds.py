@@ -1,0 +1,118 @@
+"""`kimitui sessions [PROJECT]` and `kimitui export ID`: reading saved sessions.
+
+Neither command talks to a model, so neither imports the SDK or Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from kimitui.core.session import (
+    SessionError,
+    SessionSummary,
+    find_session,
+    load_transcript,
+    session_files,
+    summarize,
+)
+
+COMMANDS = ("sessions", "export")
+TASK_WIDTH = 48
+
+
+def sessions_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kimitui sessions", description="List saved sessions, most recent first."
+    )
+    p.add_argument("project", nargs="?", metavar="PROJECT", help="only this project's sessions")
+    return p
+
+
+def export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kimitui export", description="Print a saved session as Markdown or JSON."
+    )
+    p.add_argument("id", metavar="ID", help="session id, a unique prefix of one, or 'last'")
+    p.add_argument("--format", choices=["md", "json"], default="md", help="default md")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "sessions":
+            return list_command(sessions_parser().parse_args(rest))
+        return export_command(export_parser().parse_args(rest))
+    except SessionError as err:
+        print(f"kimitui: {err}", file=sys.stderr)
+        return 2
+
+
+def list_command(args: argparse.Namespace) -> int:
+    project = Path(args.project) if args.project else None
+    if project is not None and not project.is_dir():
+        raise SessionError(f"project folder {project} does not exist")
+    summaries = []
+    for path in reversed(session_files(project)):
+        try:
+            summaries.append(summarize(load_transcript(path)))
+        except SessionError as err:  # one unreadable file must not hide the others
+            print(f"kimitui: skipped {path.name}: {err}", file=sys.stderr)
+    if not summaries:
+        print("no saved sessions" + (f" for {project}" if project else ""))
+        return 0
+    print(format_table(summaries))
+    return 0
+
+
+def format_table(summaries: list[SessionSummary]) -> str:
+    header = ("ID", "PROJECT", "STARTED", "STEPS", "TOKENS", "COST", "ENDED", "TASK")
+    rows = [header, *(_row(s) for s in summaries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    right = {3, 4, 5}  # numbers line up on the right
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def _row(s: SessionSummary) -> tuple[str, ...]:
+    task = s.task if len(s.task) <= TASK_WIDTH else s.task[: TASK_WIDTH - 1] + "…"
+    cost = "—" if s.cost is None else f"{s.cost:.4f}"
+    return (
+        s.id,
+        Path(s.project).name,
+        _local_time(s.started),
+        str(s.steps),
+        f"{s.tokens:,}",
+        cost,
+        s.ended,
+        task,
+    )
+
+
+def _local_time(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso or "?"
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from kimitui.core.export import export_json, export_markdown
+
+    transcript = load_transcript(find_session(args.id))
+    text = export_json(transcript) if args.format == "json" else export_markdown(transcript)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
