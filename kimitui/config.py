@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -130,3 +132,38 @@ def load_settings(flags: dict[str, Any]) -> Settings:
 
 def _env_values() -> dict[str, Any]:
     return {name: os.environ[var] for var, name in _ENV_KEYS.items() if os.environ.get(var)}
+
+
+_SECTION = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
+
+
+def write_ui_theme(path: Path, theme: str) -> None:
+    """Set ``[ui] theme`` in config.toml, keeping every other line as it is."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    entry = f"theme = {json.dumps(theme)}"
+    lines = _set_in_section(lines, "ui", "theme", entry)
+    text = "\n".join(lines) + "\n"
+    if tomllib.loads(text).get("ui", {}).get("theme") != theme:
+        raise ConfigError(f"{path}: could not set [ui] theme; edit the file by hand")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _set_in_section(lines: list[str], section: str, key: str, entry: str) -> list[str]:
+    start = next((i for i, line in enumerate(lines) if _header(line) == section), None)
+    if start is None:
+        gap = [""] if lines and lines[-1].strip() else []
+        return [*lines, *gap, f"[{section}]", entry]
+    end = next((i for i in range(start + 1, len(lines)) if _header(lines[i])), len(lines))
+    key_line = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for i in range(start + 1, end):
+        if key_line.match(lines[i]):
+            return [*lines[:i], entry, *lines[i + 1 :]]
+    return [*lines[: start + 1], entry, *lines[start + 1 :]]
+
+
+def _header(line: str) -> str | None:
+    match = _SECTION.match(line)
+    return match.group(1).strip() if match else None

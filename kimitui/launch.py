@@ -30,17 +30,20 @@ def _headless_demo_pace() -> float | None:
 
 def record_session(
     stack: AsyncExitStack, agent: Agent, task: str | None, demo: bool, resumed: Transcript | None
-) -> list[Notice]:
-    """Save the session as it runs (or continue a saved one); notices for the front end."""
+) -> tuple[list[Notice], Path | None]:
+    """Save the session as it runs (or continue a saved one).
+
+    Returns notices for the front end and the transcript's path (None: not saved).
+    """
     if resumed is not None:
         recorder = resume_session(agent, resumed)
     else:
         try:
             recorder = start_session(agent, task=task, demo=demo)
         except OSError as err:  # an unwritable state dir must not stop the work
-            return [Notice(f"this session is not saved: {err}", level="warning")]
+            return [Notice(f"this session is not saved: {err}", level="warning")], None
     stack.callback(recorder.close)
-    return recorder.notices
+    return recorder.notices, recorder.path
 
 
 async def demo_endpoint(stack: AsyncExitStack, *, tokens_per_second: float | None) -> Endpoint:
@@ -75,8 +78,15 @@ async def launch_headless(
         # The same session id keeps the prompt cache key, so a resume hits the cache.
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, gate_for(approve), session_id=session_id)
-        notices = record_session(stack, agent, task, args.demo, resumed)
+        notices, _ = record_session(stack, agent, task, args.demo, resumed)
         return await run_headless(agent, task, json_mode=args.json, notices=notices)
+
+
+def remember_theme(name: str) -> None:
+    """A theme chosen in the TUI becomes ``[ui] theme`` in config.toml."""
+    from kimitui.config import config_path, write_ui_theme
+
+    write_ui_theme(config_path(), name)
 
 
 # The TUI's demo streams at a human pace so that it looks alive.
@@ -110,7 +120,7 @@ async def launch_tui(
             task = args.task
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
-        saved = record_session(stack, agent, task, args.demo, resumed)
+        saved, transcript_path = record_session(stack, agent, task, args.demo, resumed)
         notices.extend((n.level, n.text) for n in saved)
         if resumed is not None:
             # The panes start empty; the earlier steps are one command away.
@@ -122,6 +132,8 @@ async def launch_tui(
             notices=notices,
             theme_name=settings.theme,
             continue_run=resumed is not None and needs_model(agent.messages),
+            remember_theme=remember_theme,
+            transcript_path=transcript_path,
         )
         try:
             await app.run_async()

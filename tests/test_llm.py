@@ -189,6 +189,45 @@ async def test_retry_after_is_honoured() -> None:
     assert server.request_times[1] - server.request_times[0] >= 2
 
 
+async def test_a_long_retry_after_asks_first_and_stop_means_no_wait() -> None:
+    turn = Turn(content="ok", faults=(Fault.rate_limited(retry_after=61),))
+    asked: list[tuple[float, str]] = []
+    slept: list[float] = []
+
+    async def refuse(wait: float, reason: str) -> bool:
+        asked.append((wait, reason))
+        return False
+
+    async def no_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    rec = Recorder()
+    async with model([turn]) as (server, client):
+        client.confirm_wait, client._sleep = refuse, no_sleep
+        with pytest.raises(ModelError) as caught:
+            await ask(client, rec)
+    assert caught.value.kind == "rate_limited_stop"
+    assert "61 s" in str(caught.value) and "stopped" in str(caught.value)
+    assert [w for w, _ in asked] == [61] and "rate limit" in asked[0][1]
+    assert len(server.requests) == 1 and slept == [] and rec.of(RetryScheduled) == []
+
+
+async def test_a_long_retry_after_the_user_accepts_is_waited_for() -> None:
+    turn = Turn(content="ok", faults=(Fault.rate_limited(retry_after=61),))
+    slept: list[float] = []
+
+    async def accept(wait: float, reason: str) -> bool:
+        return True
+
+    async def no_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async with model([turn]) as (server, client):
+        client.confirm_wait, client._sleep = accept, no_sleep
+        completion = await ask(client)
+    assert completion.content == "ok" and slept == [61] and len(server.requests) == 2
+
+
 @pytest.mark.parametrize(
     "fault",
     [

@@ -133,3 +133,12 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[int, int]]] = {
 def test_review_snapshot(name: str, tmp_path: Path, snap_compare: Any) -> None:
     scenario, size = SCENARIOS[name]
     assert snap_compare(review_app(tmp_path), terminal_size=size, run_before=scenario)
+
+
+@pytest.mark.parametrize("theme", ["kimitui-dark", "kimitui-light", "kimitui-high-contrast"])
+def test_review_snapshot_in_each_bundled_theme(
+    theme: str, tmp_path: Path, snap_compare: Any
+) -> None:
+    app = review_app(tmp_path)
+    app.theme = theme
+    assert snap_compare(app, terminal_size=(100, 24), run_before=partial)

@@ -25,6 +25,7 @@ from kimitui.core import events as ev
 from kimitui.core.loop import INTERRUPTED_MARK
 from kimitui.demo import stream as demo_stream
 from kimitui.demo.script import Turn
+from kimitui.tui.help import KEY_GROUPS, HelpScreen
 from kimitui.tui.preview import FilePreviewScreen
 from kimitui.tui.textview import TextView
 from kimitui.tui.toolpane import ToolDetailScreen
@@ -145,7 +146,7 @@ async def test_escape_interrupts_the_stream_and_the_next_request_is_valid(
     assert messages[-1] == {"role": "user", "content": "just stop"}
 
 
-async def test_p_holds_the_loop_before_the_next_request(project: Path) -> None:
+async def test_ctrl_s_holds_the_loop_before_the_next_request(project: Path) -> None:
     turns = [
         Turn(reasoning=THOUGHT * 6, tool_calls=(call("list_files"),)),
         Turn(content="Listed."),
@@ -158,13 +159,13 @@ async def test_p_holds_the_loop_before_the_next_request(project: Path) -> None:
         app.run_test(size=SIZE) as pilot,
     ):
         await wait_for(pilot, lambda: bool(app.reasoning.plain))
-        await pilot.press("p")
+        await pilot.press("ctrl+s")
         assert app.composer.input.value == ""  # a shortcut, not typed text
         await wait_for(pilot, lambda: app.agent.state == "paused")
         await pilot.pause(0.4)
         assert len(server.requests) == 1
         assert "paused" in state_label(app)
-        await pilot.press("p")
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.agent.state == "done")
     assert len(server.requests) == 2
     assert server.errors == []
@@ -202,15 +203,17 @@ async def test_meter_shows_the_usage_the_server_sent(
     assert f"out {completion:,} · " in text["meter-out"]
 
 
-async def test_budget_runs_out_then_plus_raises_it_and_continues(project: Path) -> None:
+async def test_budget_runs_out_then_ctrl_r_raises_it_and_continues(project: Path) -> None:
     turns = [Turn(tool_calls=(call("list_files"),)), Turn(content="All listed.")]
     async with running(project, turns, task="list", max_steps=1) as (app, server, pilot):
         await wait_for(pilot, lambda: app.budget_out == "max_steps")
         await settle(pilot)
         assert "budget used up" in state_label(app)
-        assert "Press + to raise it" in app.transcript.plain
+        assert "Press ctrl+r to raise it" in app.transcript.plain
         assert app.meter.query_one("#meter-steps").has_class("-error")
-        await pilot.press("plus")
+        await pilot.press("plus")  # typed: the composer has the focus
+        assert app.composer.input.value == "+" and app.budget_out == "max_steps"
+        await pilot.press("backspace", "ctrl+r")
         await wait_for(pilot, lambda: app.agent.state == "done" and not app.run_active)
         assert "All listed." in app.transcript.plain
         assert app.agent.budget.limits.max_steps == 11
@@ -236,7 +239,7 @@ async def test_pending_message_can_be_withdrawn_or_edited(project: Path) -> None
         await type_text(pilot, "memo")
         await pilot.press("enter")
         assert app.agent.pending_messages == ["first memo"]
-        await pilot.press("p")  # resume: the memo goes out with the next step
+        await pilot.press("ctrl+s")  # resume: the memo goes out with the next step
         await wait_for(pilot, lambda: app.agent.state == "done")
         assert "you (steer) ▸ first memo" in app.transcript.plain
 
@@ -337,3 +340,39 @@ async def test_streamed_text_reaches_the_pane_in_batches(
     span = flushes[-1] - flushes[0]
     assert len(flushes) <= span * 20 + 3  # at most ~20 Hz whatever the token rate
     assert len(flushes) < deltas / 4
+
+
+async def test_single_letter_keys_type_in_the_composer_and_act_outside_it(project: Path) -> None:
+    turns = [Turn(tool_calls=(call("list_files"),)), Turn(content="ok")]
+    async with running(project, turns, task="list") as (app, _server, pilot):
+        app.agent.pause()
+        await wait_for(pilot, lambda: app.agent.state == "paused")
+        await type_text(pilot, "p+u? please")  # a message may start with any letter
+        assert app.composer.input.value == "p+u? please"
+        assert app.agent.paused and not isinstance(app.screen, HelpScreen)
+        app.composer.input.value = ""
+        await pilot.press("tab")  # leave the composer: now p is a shortcut
+        assert not app.composer.input.has_focus
+        await pilot.press("p")
+        assert not app.agent.paused and app.composer.input.value == ""
+        await wait_for(pilot, lambda: app.agent.state == "done")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_f1_opens_help_from_the_composer_and_the_footer_follows_the_state(
+    project: Path,
+) -> None:
+    async with running(project, [Turn(content="ok")]) as (app, _server, pilot):
+        footer = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        assert "help" in footer and "pause" not in footer and "undo" not in footer
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        assert len(app.screen.query(".help-group")) == len(KEY_GROUPS) == 3
+        text = " ".join(key for _, keys in KEY_GROUPS for key, _ in keys)
+        for key in ("ctrl+s", "ctrl+r", "ctrl+z", "ctrl+t", "ctrl+o", "space", "ctrl+w"):
+            assert key in text
+        await pilot.press("f1")
+        assert not isinstance(app.screen, HelpScreen)

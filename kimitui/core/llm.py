@@ -33,6 +33,9 @@ CHINA_URL = "https://api.moonshot.cn/v1"
 NEVER_RETRY = {400, 401, 403, 404, 422}
 
 Emit = Callable[[Event], None]
+# (seconds to wait, why) -> wait? A TUI asks the user; None keeps waiting silently.
+ConfirmWait = Callable[[float, str], Awaitable[bool]]
+LONG_WAIT_S = 60.0
 
 
 class ModelError(Exception):
@@ -330,8 +333,11 @@ class ModelClient:
         session_id: str,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        confirm_wait: ConfirmWait | None = None,
     ) -> None:
         self.config = config
+        # Asked before a wait longer than LONG_WAIT_S; False stops instead of waiting.
+        self.confirm_wait = confirm_wait
         self.session_id = session_id
         self._sleep = sleep
         self._rand = rand
@@ -407,8 +413,20 @@ class ModelClient:
                         kind=err.kind,
                         status=err.status,
                     ) from err
+                await self._confirm_long_wait(err, wait)
                 emit(RetryScheduled(attempt=attempt, reason=str(err), wait_s=round(wait, 2)))
                 await self._sleep(wait)
+
+    async def _confirm_long_wait(self, err: ModelError, wait: float) -> None:
+        """A front end may refuse a long wait (e.g. a Retry-After of minutes)."""
+        if self.confirm_wait is None or wait <= LONG_WAIT_S:
+            return
+        if not await self.confirm_wait(wait, str(err)):
+            raise ModelError(
+                f"{err} (the server asked to wait {wait:.0f} s; stopped instead of waiting)",
+                kind="rate_limited_stop",
+                status=err.status,
+            ) from err
 
     def _check_empty(self, completion: Completion) -> Completion:
         if completion.empty:

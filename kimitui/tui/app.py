@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -22,16 +22,22 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
+from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import DirectoryTree, Footer, Input, Static
 
+from kimitui.config import ConfigError, config_path
 from kimitui.core import events as ev
 from kimitui.core.gate import AskGate
 from kimitui.core.journal import Journal
 from kimitui.core.loop import Agent
+from kimitui.core.session import SessionError
 from kimitui.tui.approval import approval_label as label_for
+from kimitui.tui.commands import export_session, palette_commands, raise_limit
 from kimitui.tui.composer import Composer
+from kimitui.tui.dialogs import WaitOrStopScreen
 from kimitui.tui.diffrows import warm_up
+from kimitui.tui.help import HelpScreen
 from kimitui.tui.messages import (
     ComposerSubmitted,
     FilesChanged,
@@ -46,6 +52,7 @@ from kimitui.tui.preview import FilePreviewScreen
 from kimitui.tui.review import ReviewScreen
 from kimitui.tui.statusbar import StatusBar
 from kimitui.tui.textview import Block, TextView
+from kimitui.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, LoadedThemes, load_themes
 from kimitui.tui.toolpane import ToolDetailScreen, ToolPane, ToolRecord
 from kimitui.tui.tree import LEGEND, ProjectTree
 from kimitui.tui.watch import ChangeTracker, watch_project
@@ -57,28 +64,36 @@ BUDGETS = frozenset({"max_steps", "token_budget", "time_budget", "cost_budget"})
 PLACEHOLDERS = {
     "task": "What should the model do? (Enter starts)",
     "steer": "Message the model: delivered before its next step (Enter)",
-    "waiting": "Interrupted: tell the model what to do instead (Enter), or p to continue",
+    "waiting": "Interrupted: tell the model what to do instead (Enter), or ctrl+s to continue",
     "followup": "Follow-up task in the same conversation (Enter)",
-    "budget": "Budget used up: press + to raise it and continue",
+    "budget": "Budget used up: ctrl+r raises it and continues",
 }
 
 
 class KimiApp(App[int]):
     """Reasoning, tool calls and transcript of one Agent, with a file tree and a meter."""
 
-    CSS_PATH: ClassVar = ["app.tcss", "review.tcss"]
+    CSS_PATH: ClassVar = ["app.tcss", "review.tcss", "dialogs.tcss"]
     TITLE = "kimitui"
+    # Control keys work while typing; the single letters only when the focus is
+    # outside the composer (the Input keeps printable keys), so no message is eaten.
     BINDINGS: ClassVar = [
         Binding("escape", "interrupt", "interrupt"),
         Binding("escape", "end_run", "end run"),
-        Binding("p", "pause", "pause", priority=True),
-        Binding("p", "resume", "resume", priority=True),
-        Binding("plus", "raise_budget", "raise budget", key_display="+", priority=True),
+        Binding("ctrl+s", "pause", "pause", priority=True),
+        Binding("ctrl+s", "resume", "resume", priority=True),
+        Binding("p", "pause", "pause", show=False),
+        Binding("p", "resume", "resume", show=False),
+        Binding("ctrl+r", "raise_budget", "raise budget", priority=True),
+        Binding("plus", "raise_budget", "raise budget", key_display="+", show=False),
         Binding("ctrl+x", "cancel_pending", "cancel pending", priority=True),
         Binding("up", "recall_pending", "edit pending", key_display="↑", show=False),
         Binding("ctrl+o", "toggle_steps", "steps"),
-        Binding("u", "undo", "undo edit", priority=True),
+        Binding("ctrl+z", "undo", "undo edit", priority=True),
+        Binding("u", "undo", "undo edit", show=False),
         Binding("ctrl+t", "toggle_auto_approve", "auto-approve", show=False, priority=True),
+        Binding("f1", "help", "help", priority=True),
+        Binding("question_mark", "help", "help", key_display="?", show=False),
     ]
 
     def __init__(
@@ -93,17 +108,23 @@ class KimiApp(App[int]):
         theme_name: str | None = None,
         continue_run: bool = False,
         journal: Journal | None = None,
+        themes: LoadedThemes | None = None,
+        remember_theme: Callable[[str], None] | None = None,
+        transcript_path: Path | None = None,
     ) -> None:
         super().__init__()
         # A resumed session cut mid-task continues without waiting for a new task.
         self.continue_run = continue_run
         self.theme_name = theme_name
+        self.remember_theme = remember_theme
+        self.transcript_path = transcript_path
         self.agent = agent
         self.project = Path(agent.project)
         self.project_name = project_name or self.project.name
         self.first_task = task
         self.approval_label = label_for(agent.gate, approval_label)
         self.startup_notices = list(notices)
+        self._install_themes(themes if themes is not None else load_themes())
         self.watch_enabled = watch
         self.loop_state: str = "idle"
         self.run_active = False
@@ -121,6 +142,7 @@ class KimiApp(App[int]):
         # Every applied edit is journaled, so `u` can take it back.
         self.journal = journal or Journal.for_session(agent.client.session_id, agent.project)
         agent.on_edit_applied = self.journal.record
+        agent.client.confirm_wait = self._confirm_wait
 
     # -- layout ----------------------------------------------------------
 
@@ -137,11 +159,11 @@ class KimiApp(App[int]):
                 yield TextView(id="reasoning")
                 yield ToolPane(id="tools")
                 yield TextView(id="transcript")
-        yield Composer(self.shortcut_active, id="composer")
+        yield Composer(id="composer")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._apply_theme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._titles()
         self.agent.subscribe(self._on_agent_event)
         if self.ask_gate is not None:
@@ -163,16 +185,38 @@ class KimiApp(App[int]):
         if self.first_task or self.continue_run:
             self._start_run(self.first_task)
 
-    def _apply_theme(self) -> None:
-        if not self.theme_name:
-            return
-        if self.theme_name in self.available_themes:
-            self.theme = self.theme_name
-        else:
+    # -- themes ------------------------------------------------------------
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # Textual's own themes lack kimitui's variables; the stylesheet needs them all.
+        return {**super().get_theme_variable_defaults(), **VARIABLE_DEFAULTS}
+
+    def _install_themes(self, loaded: LoadedThemes) -> None:
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        for problem in loaded.problems:
+            self.startup_notices.append(("warning", f"theme file skipped: {problem}"))
+        wanted = self.theme_name or DEFAULT_THEME
+        if wanted not in self.available_themes:
             names = ", ".join(sorted(self.available_themes))
             self.startup_notices.append(
-                ("warning", f"unknown theme {self.theme_name!r}; available: {names}")
+                ("warning", f"unknown theme {wanted!r}, using the default; available: {names}")
             )
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        self.theme = wanted
+        self._saved_theme = wanted
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """A theme chosen in the palette is remembered in config.toml."""
+        if self.remember_theme is None or theme.name == self._saved_theme:
+            return
+        self._saved_theme = theme.name
+        try:
+            self.remember_theme(theme.name)
+        except (OSError, ConfigError) as err:
+            self._notice(f"theme {theme.name!r} not saved: {err}", "warning")
+            return
+        self._notice(f"theme {theme.name!r} saved as [ui] theme in {config_path()}")
 
     def _titles(self) -> None:
         tree = self.query_one(ProjectTree)
@@ -266,7 +310,7 @@ class KimiApp(App[int]):
         if event.streaming:
             self._buffer(event)
             return
-        self._flush()
+        self._flush_stream()
         try:
             with self.batch_update():
                 self._apply(event)
@@ -281,9 +325,9 @@ class KimiApp(App[int]):
         else:
             return
         if self._flush_timer is None:
-            self._flush_timer = self.set_timer(FLUSH_S, self._flush, name="stream-flush")
+            self._flush_timer = self.set_timer(FLUSH_S, self._flush_stream, name="stream-flush")
 
-    def _flush(self) -> None:
+    def _flush_stream(self) -> None:
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
@@ -324,8 +368,10 @@ class KimiApp(App[int]):
             case ev.UserMessage():
                 self._user_message(event)
             case ev.RetryScheduled():
+                self._discard_attempt()
                 self._notice(
-                    f"retry {event.attempt}: {event.reason}; waiting {event.wait_s:g} s", "warning"
+                    f"retry {event.attempt}: {event.reason}; retrying in {event.wait_s:g} s",
+                    "warning",
                 )
             case ev.Notice():
                 self._notice(event.text, event.level)
@@ -334,6 +380,21 @@ class KimiApp(App[int]):
                 self._show_state()
             case ev.Done():
                 self._done(event)
+
+    def _discard_attempt(self) -> None:
+        """A failed attempt's partial text stays visible, struck through; the retry starts fresh."""
+        struck = Style(strike=True, dim=True)
+        view = self.reasoning
+        if view.blocks and view.blocks[-1].text:
+            view.blocks[-1].style = struck
+            view.add(Block("", style=Style(italic=True)))
+            view.repaint_blocks()
+        if self._answer is not None and self._answer.text:
+            self._answer.style = struck
+            self._answer.prefix = "kimi (discarded, retrying) ▸ "
+            self._answer.invalidate()
+            self.transcript.repaint_blocks()
+        self._answer = None
 
     def _new_step(self, n: int) -> None:
         self._finish_step()
@@ -432,7 +493,8 @@ class KimiApp(App[int]):
         if event.reason in BUDGETS:
             self.budget_out = event.reason
             self._notice(
-                f"{event.message}. Press + to raise it and continue, or give a new task.", "warning"
+                f"{event.message}. Press ctrl+r to raise it and continue, or give a new task.",
+                "warning",
             )
         elif event.reason == "finished":
             self._notice("finished: type a follow-up task to continue the conversation")
@@ -485,19 +547,19 @@ class KimiApp(App[int]):
             self.meter.show(self.agent.budget)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "help":  # F1 works on every screen but its own
+            return not isinstance(self.screen, HelpScreen)
         if isinstance(self.screen, ModalScreen) and action not in ("quit",):
             return action not in self._own_actions
         rules = {
             "interrupt": lambda: self.loop_state in INTERRUPTIBLE,
             "end_run": lambda: self.loop_state in ("paused", "waiting"),
-            "pause": lambda: self._key_free() and self.is_active and not self.agent.paused,
-            "resume": lambda: self._key_free() and self.is_active and self.agent.paused,
-            "raise_budget": lambda: (
-                self._key_free() and bool(self.budget_out) and not self.run_active
-            ),
+            "pause": lambda: self.is_active and not self.agent.paused,
+            "resume": lambda: self.is_active and self.agent.paused,
+            "raise_budget": lambda: bool(self.budget_out) and not self.run_active,
             "cancel_pending": lambda: bool(self.agent.pending_messages),
             "recall_pending": lambda: bool(self.agent.pending_messages),
-            "undo": lambda: self._key_free() and self.journal.last is not None,
+            "undo": lambda: self.journal.last is not None,
             "toggle_auto_approve": lambda: self.ask_gate is not None,
         }
         rule = rules.get(action)
@@ -517,17 +579,6 @@ class KimiApp(App[int]):
         }
     )
 
-    def _key_free(self) -> bool:
-        """Single-key shortcuts apply unless the user is typing a message."""
-        composer = self.composer.input
-        return not (composer.has_focus and composer.value)
-
-    def shortcut_active(self, character: str) -> bool:
-        """Whether an empty composer should let ``character`` through to a binding."""
-        shortcuts = {"p": ("pause", "resume"), "+": ("raise_budget",), "u": ("undo",)}
-        actions = shortcuts.get(character, ())
-        return any(self.check_action(a, ()) for a in actions)
-
     # -- actions ---------------------------------------------------------
 
     def action_interrupt(self) -> None:
@@ -544,24 +595,56 @@ class KimiApp(App[int]):
         self.agent.resume()
         self._show_state()
 
-    def action_raise_budget(self) -> None:
-        reason, lim, budget = self.budget_out, self.agent.budget.limits, self.agent.budget
-        if reason == "max_steps":
-            lim.max_steps = budget.steps + 10
-            what = f"steps raised to {lim.max_steps}"
-        elif reason == "token_budget" and lim.token_budget:
-            lim.token_budget = budget.used.total + max(lim.token_budget // 2, 10_000)
-            what = f"token budget raised to {lim.token_budget:,}"
-        elif reason == "time_budget" and lim.time_budget:
-            lim.time_budget = budget.elapsed + max(lim.time_budget / 2, 60.0)
-            what = f"time budget raised to {lim.time_budget:.0f} s"
-        elif reason == "cost_budget" and lim.cost_budget:
-            lim.cost_budget = (budget.cost or 0.0) + lim.cost_budget / 2
-            what = f"cost budget raised to {lim.cost_budget:g}"
-        else:
+    def action_raise_budget(self, which: str = "") -> None:
+        """Raise the budget that ran out (or ``which``), and continue a run it stopped."""
+        stopped = bool(self.budget_out) and not self.run_active
+        what = raise_limit(self.agent.budget, which or self.budget_out or "")
+        if what is None:
             return
-        self._notice(f"{what}; continuing")
-        self._start_run(None)
+        self.meter.show(self.agent.budget)
+        if stopped and (not which or which == self.budget_out):
+            self._notice(f"{what}; continuing")
+            self._start_run(None)
+        else:
+            self._notice(what)
+        self.refresh_bindings()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_toggle_reasoning(self) -> None:
+        pane = self.reasoning
+        pane.display = not pane.display
+
+    def action_export(self) -> None:
+        path = self.transcript_path
+        if path is None or not path.exists():
+            self._notice("this session is not saved, so there is nothing to export", "warning")
+            return
+        try:
+            target = export_session(path)
+        except (OSError, SessionError) as err:
+            self._notice(f"export failed: {err}", "warning")
+            return
+        self.copy_to_clipboard(str(target))
+        self._notice(f"transcript exported to {target} (path copied to the clipboard)")
+
+    def action_config_location(self) -> None:
+        path = config_path()
+        exists = "" if path.exists() else " (not created yet)"
+        self.copy_to_clipboard(str(path))
+        self._notice(f"config file: {path}{exists}; path copied to the clipboard")
+
+    async def _confirm_wait(self, wait_s: float, reason: str) -> bool:
+        """The engine asks before a long Retry-After wait: a modal with Wait / Stop."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def answered(wait: bool | None) -> None:
+            if not future.done():
+                future.set_result(bool(wait))
+
+        self.push_screen(WaitOrStopScreen(wait_s, reason), answered)
+        return await future
 
     def action_cancel_pending(self) -> None:
         pending = self.agent.pending_messages
@@ -585,8 +668,7 @@ class KimiApp(App[int]):
         if self.budget_out and not self.run_active:
             self.composer.input.value = message.text
             self._notice(
-                "the budget is used up: press + (with an empty composer) to raise "
-                "it, then send your message",
+                "the budget is used up: press ctrl+r to raise it, then send your message",
                 "warning",
             )
         elif self.is_active:
@@ -691,16 +773,6 @@ class KimiApp(App[int]):
         self.refresh_bindings()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        if self.ask_gate is not None:
-            state = "off" if self.ask_gate.auto_approve else "on"
-            yield SystemCommand(
-                f"Auto-approve edits: turn {state}",
-                "Apply proposed edits without review, or review each one again (ctrl+t)",
-                self.action_toggle_auto_approve,
-            )
-        yield SystemCommand(
-            "Undo the last applied edit",
-            "Revert the newest edit kimitui wrote, if the file is still as written (u)",
-            self.action_undo,
-        )
+        # Textual's own "Theme" is replaced by ours, which says the choice is saved.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Theme")
+        yield from palette_commands(self)

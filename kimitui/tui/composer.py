@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import ClassVar
 
 from textual import on
@@ -13,21 +12,10 @@ from textual.widgets import Input, Static
 
 from kimitui.tui.messages import ComposerSubmitted, PendingRecalled
 
-# Single keys the app binds that an empty composer lets through (p pause, + raise, u undo).
-SHORTCUT_CHARS = frozenset("p+u")
-
 
 class ComposerInput(Input):
-    """An Input that gives up single-key shortcuts while it is empty."""
-
-    def __init__(self, shortcut_active: Callable[[str], bool], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._shortcut_active = shortcut_active
-
-    def check_consume_key(self, key: str, character: str | None) -> bool:
-        if not self.value and character in SHORTCUT_CHARS and self._shortcut_active(character):
-            return False
-        return super().check_consume_key(key, character)
+    """The message line. It keeps every printable key: single-letter shortcuts
+    (p, u, +, ?) apply only when the focus is elsewhere (Tab leaves the composer)."""
 
 
 class Composer(Vertical):
@@ -35,14 +23,13 @@ class Composer(Vertical):
 
     BINDINGS: ClassVar = [Binding("up", "recall", "edit pending", show=False)]
 
-    def __init__(self, shortcut_active: Callable[[str], bool], *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._shortcut_active = shortcut_active
         self.pending: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="pending", markup=False)
-        yield ComposerInput(self._shortcut_active, id="composer-input", select_on_focus=False)
+        yield ComposerInput(id="composer-input", select_on_focus=False)
 
     @property
     def input(self) -> ComposerInput:

@@ -70,6 +70,8 @@ class MeterRow(Line):
     def show(self, label: str, pct: float | None, value: str) -> None:
         self.set_text(f"{label:<8}{bar(pct)} {value}")
         kind = level(pct)
+        # A row with a limit is coloured by how much of it is used; one without stays plain.
+        self.set_class(pct is not None and kind == "ok", "-ok")
         self.set_class(kind == "warning", "-warning")
         self.set_class(kind == "error", "-error")
 

@@ -60,6 +60,7 @@ class ReviewScreen(ModalScreen[None]):
         Binding("a", "approve_turn", "approve turn"),
         Binding("s", "toggle_split", "split"),
         Binding("escape", "back", "back", show=False),
+        Binding("question_mark", "app.help", "help", key_display="?", show=False),
     ]
 
     def __init__(self, gate: AskGate, workspace: Workspace) -> None:

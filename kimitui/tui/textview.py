@@ -211,9 +211,10 @@ class TextView(ScrollView, can_focus=True):
         """Lay out again and repaint: all of it, or only from line ``tail`` down."""
         at_end = self.scroll_offset.y >= self.max_scroll_y - 1
         scroll_y = self.scroll_offset.y
-        self._relayout()
+        laid_out = self._relayout()
         if follow and at_end:
-            self.scroll_end(animate=False, x_axis=False, immediate=True)
+            # After a layout (the scrollbar came or went) the scroll must wait for it.
+            self.scroll_end(animate=False, x_axis=False, immediate=not laid_out)
         if tail is None or self.scroll_offset.y != scroll_y or tail < 0:
             self.refresh()
         else:
@@ -222,30 +223,32 @@ class TextView(ScrollView, can_focus=True):
     def _wrap_width(self) -> int:
         return self._width or max(self.scrollable_content_region.width, 1)
 
-    def _relayout(self) -> None:
+    def _relayout(self) -> bool:
+        """Recount lines; True if a layout of the screen was needed."""
         width = self._wrap_width()
         tops, total = [], 0
         for block in self.blocks:
             tops.append(total)
             total += block.line_count(width)
         self._tops = tops
-        self._set_virtual_size(Size(width, total))
+        return self._set_virtual_size(Size(width, total))
 
-    def _set_virtual_size(self, size: Size) -> None:
+    def _set_virtual_size(self, size: Size) -> bool:
         """Like ``virtual_size = size``, without a layout of the whole screen when possible.
 
         The view's own size never depends on its content, so a layout is only needed
-        when the scrollbar appears or disappears.
+        when the scrollbar appears or disappears. True if one was requested.
         """
         old = self.virtual_size
         if size == old:
-            return
+            return False
         height = self.scrollable_content_region.height
         if not self.is_mounted or (size.height > height) != (old.height > height):
             self.virtual_size = size
-            return
+            return True
         self.set_reactive(TextView.virtual_size, size)
         self._scroll_update(size)
+        return False
 
     def on_resize(self, event: events.Resize) -> None:
         width = max(self.scrollable_content_region.width, 1)

@@ -1,0 +1,95 @@
+"""The help screen: every key, grouped by where it applies (F1 or ? opens it)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KeyGroup = tuple[str, tuple[tuple[str, str], ...]]
+
+KEY_GROUPS: tuple[KeyGroup, ...] = (
+    (
+        "Main screen",
+        (
+            (
+                "Enter",
+                "send: the task, a steering message (delivered before the next step), "
+                "or a follow-up",
+            ),
+            (
+                "Esc",
+                "interrupt the stream (partial text kept); when paused or interrupted: end the run",
+            ),
+            ("ctrl+s", "pause before the next model call / resume"),
+            ("ctrl+r", "raise the budget that ran out and continue"),
+            ("ctrl+z", "undo the last applied edit (if the file is still as written)"),
+            ("ctrl+t", "auto-approve edits on/off (with --approve ask)"),
+            ("ctrl+o", "expand / collapse the earlier steps in the transcript"),
+            ("ctrl+x", "withdraw the last pending message"),
+            ("↑", "edit the last pending message (empty composer)"),
+            ("Tab / shift+Tab", "move the focus: tree, tool calls, panes, composer"),
+            (
+                "p  u  +  ?",
+                "pause/resume, undo, raise budget, help: when the focus is not in the composer",
+            ),
+            ("Enter (tree, tool row)", "preview the file / show the full call and result"),
+            ("F1", "this help"),
+            ("ctrl+p", "command palette: theme, export, budgets, thinking pane, config…"),
+            ("ctrl+q", "quit"),
+        ),
+    ),
+    (
+        "Review (a proposed edit)",
+        (
+            ("j / ↓   k / ↑", "next / previous hunk"),
+            ("space", "include or leave out the hunk under the cursor"),
+            ("y", "apply the selected hunks"),
+            ("n", "reject (type feedback for the model, Enter sends)"),
+            ("a", "apply this and every further edit of this turn"),
+            ("e", "edit the proposal before applying it (ctrl+s applies, Esc returns)"),
+            ("s", "unified / side-by-side diff"),
+            ("o", "overwrite a file that changed on disk (after a conflict)"),
+            ("Esc", "close the feedback line"),
+            ("F1 / ?", "this help"),
+        ),
+    ),
+    (
+        "Composer (the message line)",
+        (
+            ("ctrl+a / ctrl+e", "start / end of the line"),
+            ("ctrl+w / ctrl+u / ctrl+k", "delete a word / to the start / to the end"),
+            ("ctrl+v / ctrl+c", "paste / copy the selection"),
+        ),
+    ),
+)
+
+
+def group_table(title: str, keys: tuple[tuple[str, str], ...]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.title = Text(title, style="bold")
+    table.title_justify = "left"
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(ratio=1)
+    for key, meaning in keys:
+        table.add_row(key, meaning)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key kimitui knows, by group."""
+
+    BINDINGS: ClassVar = [Binding("escape,q,f1,question_mark", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help"):
+            yield Static(" kimitui keys  ·  Esc closes", id="help-title", markup=False)
+            with VerticalScroll(id="help-body"):
+                for title, keys in KEY_GROUPS:
+                    yield Static(group_table(title, keys), classes="help-group")
