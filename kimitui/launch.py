@@ -56,6 +56,24 @@ async def demo_endpoint(stack: AsyncExitStack, *, tokens_per_second: float | Non
     return Endpoint(base_url=server.base_url, api_key="demo")
 
 
+async def endpoint_and_task(
+    stack: AsyncExitStack,
+    settings: Settings,
+    args: argparse.Namespace,
+    api_key: str,
+    resumed: Transcript | None,
+    *,
+    demo_pace: float | None,
+) -> tuple[Endpoint, str | None]:
+    """Where the model is, and the first task (a resumed session needs none)."""
+    if not args.demo:
+        return Endpoint(base_url=settings.base_url, api_key=api_key), args.task
+    from kimitui.demo import DEMO_TASK
+
+    endpoint = await demo_endpoint(stack, tokens_per_second=demo_pace)
+    return endpoint, args.task or (None if resumed else DEMO_TASK)
+
+
 async def launch_headless(
     settings: Settings,
     project: Path,
@@ -65,16 +83,12 @@ async def launch_headless(
     resumed: Transcript | None = None,
 ) -> int:
     async with AsyncExitStack() as stack:
+        endpoint, task = await endpoint_and_task(
+            stack, settings, args, api_key, resumed, demo_pace=_headless_demo_pace()
+        )
         if args.demo:
-            from kimitui.demo import DEMO_TASK
-
-            endpoint = await demo_endpoint(stack, tokens_per_second=_headless_demo_pace())
-            task = args.task or (None if resumed else DEMO_TASK)
             out = sys.stderr if args.json else sys.stdout
             print(f"demo project: {project}", file=out, flush=True)
-        else:
-            endpoint = Endpoint(base_url=settings.base_url, api_key=api_key)
-            task = args.task
         # The same session id keeps the prompt cache key, so a resume hits the cache.
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, gate_for(approve), session_id=session_id)
@@ -109,15 +123,11 @@ async def launch_tui(
     if approval.notice:
         notices.append(("warning", approval.notice))
     async with AsyncExitStack() as stack:
+        endpoint, task = await endpoint_and_task(
+            stack, settings, args, api_key, resumed, demo_pace=TUI_DEMO_TOKENS_PER_SECOND
+        )
         if args.demo:
-            from kimitui.demo import DEMO_TASK
-
-            endpoint = await demo_endpoint(stack, tokens_per_second=TUI_DEMO_TOKENS_PER_SECOND)
-            task = args.task or (None if resumed else DEMO_TASK)
             notices.append(("info", f"demo: the sample project is in {project}"))
-        else:
-            endpoint = Endpoint(base_url=settings.base_url, api_key=api_key)
-            task = args.task
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
         saved, transcript_path = record_session(stack, agent, task, args.demo, resumed)
