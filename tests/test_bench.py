@@ -20,7 +20,7 @@ EXPECTED = {
     "startup": ["TUI start → first frame"],
     "review": ["review", "review: page scroll"],
     "tree": ["tree", "tree: outside change", "tree: watcher idle CPU"],
-    "engine": ["engine", "engine: CPU per step", "engine: RSS growth"],
+    "engine": ["engine", "engine: overhead per step, last", "engine: steps done", "engine: RSS"],
     "tokens": ["tokens: demo tool results, once", "tokens: demo tool results, re-sent"],
 }
 

@@ -33,8 +33,7 @@ def test_every_package_is_listed_for_the_wheel() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
     found = {
-        ".".join(p.parent.relative_to(ROOT).parts)
-        for p in (ROOT / "kimitui").rglob("__init__.py")
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "kimitui").rglob("__init__.py")
     }
     assert found | {"kimitui.themes"} == listed
     assert config["package-dir"]["kimitui.themes"] == "themes"
@@ -47,17 +46,19 @@ def test_every_package_is_listed_for_the_wheel() -> None:
         ("[theme]\nprimary = '#fff'\n", "needs a 'name'"),
         ("[theme]\nname = 'x'\nprimary = '#fff'\nsparkle = 1\n", "unknown field 'sparkle'"),
         ("[theme]\nname = 'x'\nprimary = '#fff'\ndark = 'yes'\n", "dark must be true or false"),
-        ("[theme]\nname = 'x'\nprimary = '#fff'\n[variables]\ndiff-added = 3\n",
-         "diff-added must be a string"),
-        ("[theme]\nname = 'x'\nprimary = '#fff'\n[variables]\nmeter-ok = 'blurple'\n",
-         "variables.meter-ok"),
+        (
+            "[theme]\nname = 'x'\nprimary = '#fff'\n[variables]\ndiff-added = 3\n",
+            "diff-added must be a string",
+        ),
+        (
+            "[theme]\nname = 'x'\nprimary = '#fff'\n[variables]\nmeter-ok = 'blurple'\n",
+            "variables.meter-ok",
+        ),
         ("[theme\nname = 'x'\n", "cannot read it as TOML"),
         ("[colours]\nx = 1\n", "unknown section [colours]"),
     ],
 )
-def test_a_broken_file_names_the_file_and_the_field(
-    tmp_path: Path, text: str, needle: str
-) -> None:
+def test_a_broken_file_names_the_file_and_the_field(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "broken.toml"
     path.write_text(text)
     with pytest.raises(ThemeError) as info:
@@ -70,9 +71,7 @@ def test_broken_files_are_skipped_and_later_folders_win(tmp_path: Path) -> None:
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "bad.toml").write_text("[theme]\nname = 'bad'\n")
-    (mine / "dark.toml").write_text(
-        f"[theme]\nname = '{DEFAULT_THEME}'\nprimary = '#ff0000'\n"
-    )
+    (mine / "dark.toml").write_text(f"[theme]\nname = '{DEFAULT_THEME}'\nprimary = '#ff0000'\n")
     loaded = load_themes([bundled_dir(), mine])
     assert len(loaded.problems) == 1 and "bad.toml" in loaded.problems[0]
     default = next(t for t in loaded.themes if t.name == DEFAULT_THEME)
