@@ -14,12 +14,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import openai
-from openai import AsyncOpenAI
+from typing import TYPE_CHECKING, Any
 
 from kimitui.core.budget import TokenUsage
+
+if TYPE_CHECKING:
+    # The SDK costs most of a second to import: a front end shows its first
+    # frame before the first request brings it in.
+    import openai
 from kimitui.core.events import (
     ContentDelta,
     Event,
@@ -341,19 +343,30 @@ class ModelClient:
         self.session_id = session_id
         self._sleep = sleep
         self._rand = rand
-        self._client = AsyncOpenAI(
-            api_key=config.api_key or "unset",
-            base_url=config.base_url,
-            max_retries=0,
-            timeout=config.idle_timeout + 5.0,
-        )
+        self._sdk: openai.AsyncOpenAI | None = None
         self.partial = StreamMerger()
 
+    @property
+    def _client(self) -> openai.AsyncOpenAI:
+        if self._sdk is None:
+            from openai import AsyncOpenAI
+
+            self._sdk = AsyncOpenAI(
+                api_key=self.config.api_key or "unset",
+                base_url=self.config.base_url,
+                max_retries=0,
+                timeout=self.config.idle_timeout + 5.0,
+            )
+        return self._sdk
+
     async def close(self) -> None:
-        await self._client.close()
+        if self._sdk is not None:
+            await self._sdk.close()
 
     async def context_window(self) -> int | None:
         """The model's window from ``GET /models``, when the endpoint says."""
+        import openai
+
         try:
             page = await asyncio.wait_for(self._client.models.list(), timeout=5.0)
         except (openai.OpenAIError, TimeoutError):
@@ -452,6 +465,8 @@ class ModelClient:
         return ceiling * (0.5 + self._rand() / 2)
 
     async def _attempt(self, messages: list[dict], tools: list[dict], emit: Emit) -> Completion:
+        import openai
+
         self.partial = merger = StreamMerger()
         try:
             stream = await self._client.chat.completions.create(
@@ -476,6 +491,8 @@ class ModelClient:
         return merger.result()
 
     async def _drain(self, stream: Any, merger: StreamMerger, emit: Emit) -> None:
+        import openai
+
         chunks = stream.__aiter__()
         idle = self.config.idle_timeout
         while True:
