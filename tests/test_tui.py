@@ -43,7 +43,7 @@ def state_label(app: Any) -> str:
 async def test_reasoning_streams_and_every_tool_call_gets_a_row(project: Path) -> None:
     turns = [
         Turn(
-            reasoning=THOUGHT * 12,
+            reasoning=THOUGHT * 40,
             tool_calls=(
                 call("read_file", {"path": "app.py"}),
                 call("read_file", {"path": "missing.py"}),
@@ -84,7 +84,7 @@ async def test_message_typed_mid_run_reaches_the_model_before_its_next_step(
         return None if last == {"role": "user", "content": steer} else f"last was {last}"
 
     turns = [
-        Turn(reasoning=THOUGHT * 30, tool_calls=(call("list_files"),)),
+        Turn(reasoning=THOUGHT * 60, tool_calls=(call("list_files"),)),
         Turn(content="Will do.", expect=expects_steer),
     ]
     async with served_app(project, turns, tokens_per_second=300, task="tidy app.py") as (
@@ -148,7 +148,7 @@ async def test_escape_interrupts_the_stream_and_the_next_request_is_valid(
 
 async def test_ctrl_s_holds_the_loop_before_the_next_request(project: Path) -> None:
     turns = [
-        Turn(reasoning=THOUGHT * 6, tool_calls=(call("list_files"),)),
+        Turn(reasoning=THOUGHT * 60, tool_calls=(call("list_files"),)),
         Turn(content="Listed."),
     ]
     async with (
