@@ -305,6 +305,9 @@ class KimiApp(App[int]):
     # -- agent events ------------------------------------------------------
 
     def _on_agent_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.StateChanged):
+            # Kept even before the app runs: keys must act on the loop as it is.
+            self.loop_state = event.state
         if self._shutting_down or not self.is_running:
             return
         if event.streaming:
