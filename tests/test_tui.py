@@ -131,7 +131,13 @@ async def test_escape_interrupts_the_stream_and_the_next_request_is_valid(
     ):
         await wait_for(pilot, lambda: len(app.reasoning.plain) > 20)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.agent.state == "waiting")
+        try:
+            await wait_for(pilot, lambda: app.agent.state == "waiting")
+        except AssertionError as err:
+            raise AssertionError(
+                f"{err}; agent={app.agent.state} app={app.loop_state} focus={app.focused} "
+                f"screen={app.screen} requests={len(server.requests)} served={server.served}"
+            ) from err
         await settle(pilot)
         assert len(server.requests) == 1
         assert "interrupted" in state_label(app)
