@@ -497,7 +497,10 @@ class ModelClient:
         idle = self.config.idle_timeout
         while True:
             try:
-                chunk = await asyncio.wait_for(anext(chunks), timeout=idle)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                # cancel that races a chunk's arrival, and Esc must always win.
+                async with asyncio.timeout(idle):
+                    chunk = await anext(chunks)
             except StopAsyncIteration:
                 return
             except TimeoutError as err:

@@ -110,6 +110,7 @@ class Agent:
         self._current: asyncio.Task[Any] | None = None
         self._stop_requested = False
         self._interrupt_pending = False
+        self._cancel_requested = False
         self._started = False
         self._ask_server_window = context_window_from_server
         self.compactor = Compactor(client, budget, threshold=compact_at)
@@ -148,6 +149,7 @@ class Agent:
     def interrupt(self) -> None:
         """Cancel the stream or tool in flight now; the loop then waits for the user."""
         if self._current is not None and not self._current.done():
+            self._cancel_requested = True
             self._current.cancel()
         elif self.state in ("thinking", "tools", "review"):
             # Between two phases: the next one must not start.
@@ -320,6 +322,10 @@ class Agent:
                 self.messages, self._tools, self.emit, time_left=self.budget.time_left
             )
         )
+        if self._cancel_requested:
+            # The answer completed in the instant the user interrupted: they still
+            # asked to stop, so it is kept as a partial and its tool calls never run.
+            raise _Interrupted
         if completion.usage is not None:
             self.compactor.estimator.calibrate(sent_chars, completion.usage.prompt)
         return completion
@@ -345,6 +351,7 @@ class Agent:
             self._interrupt_pending = False
             coro.close()
             raise _Interrupted
+        self._cancel_requested = False
         task = asyncio.ensure_future(coro)
         self._current = task
         try:
