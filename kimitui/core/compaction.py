@@ -152,7 +152,11 @@ class Compactor:
         return int(self.budget.context_window * self.threshold)
 
     def needed(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> bool:
-        return self.estimator.tokens(messages, tools) >= self.limit
+        return self.over(self.estimator.chars(messages, tools))
+
+    def over(self, chars: int) -> bool:
+        """Whether a request of ``chars`` serialised characters reaches the limit."""
+        return round(chars / self.estimator.chars_per_token) >= self.limit
 
     async def compact(
         self,

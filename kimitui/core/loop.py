@@ -292,9 +292,12 @@ class Agent:
         self.emit(StepStarted(self.budget.steps))
         self._set_state("thinking")
         try:
-            if self.compactor.needed(self.messages, self._tools):
+            # Serialising the conversation is the costly part: once per step when possible.
+            chars: int | None = TokenEstimator.chars(self.messages, self._tools)
+            if self.compactor.over(chars):
                 await self._compact()
-            completion = await self._stream_with_overflow_retry()
+                chars = None
+            completion = await self._stream_with_overflow_retry(chars)
         except _Interrupted:
             self._keep_partial()
             raise
@@ -302,9 +305,9 @@ class Agent:
         self._record(completion)
         return completion
 
-    async def _stream_with_overflow_retry(self) -> Completion:
+    async def _stream_with_overflow_retry(self, sent_chars: int | None) -> Completion:
         try:
-            return await self._stream_once()
+            return await self._stream_once(sent_chars)
         except ModelError as err:
             if err.kind != "context_overflow":
                 raise
@@ -315,8 +318,9 @@ class Agent:
         await self._compact(force=True)
         return await self._stream_once()
 
-    async def _stream_once(self) -> Completion:
-        sent_chars = TokenEstimator.chars(self.messages, self._tools)
+    async def _stream_once(self, sent_chars: int | None = None) -> Completion:
+        if sent_chars is None:
+            sent_chars = TokenEstimator.chars(self.messages, self._tools)
         completion = await self._interruptible(
             self.client.stream(
                 self.messages, self._tools, self.emit, time_left=self.budget.time_left
