@@ -17,7 +17,7 @@ from kimitui import __version__
 
 if TYPE_CHECKING:
     from kimitui.config import Settings
-    from kimitui.core.session import Transcript
+    from kimitui.core.transcript import Transcript
 
 EXIT_USAGE = 2
 
@@ -223,7 +223,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _find_resumed(args: argparse.Namespace, settings: Settings) -> Transcript:
     """The session --resume names; its model and endpoint win unless given as flags."""
-    from kimitui.core.session import SessionError, find_session, load_transcript, needs_model
+    from kimitui.core.catalog import find_session
+    from kimitui.core.resume import needs_model
+    from kimitui.core.transcript import SessionError, load_transcript
 
     # An id is unique everywhere. Without PROJECT, `last` means this folder's last
     # session (with --demo: the last demo session, wherever its temp folder is).

@@ -12,7 +12,9 @@ from kimitui.config import Settings
 from kimitui.core.events import Notice
 from kimitui.core.gate import gate_for
 from kimitui.core.loop import Agent
-from kimitui.core.session import Transcript, needs_model, resume_session, start_session
+from kimitui.core.resume import needs_model
+from kimitui.core.session import resume_session, start_session
+from kimitui.core.transcript import Transcript
 from kimitui.headless import run_headless
 from kimitui.wiring import Endpoint, build_agent
 

@@ -10,14 +10,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from kimitui.core.session import (
-    SessionError,
-    SessionSummary,
-    find_session,
-    load_transcript,
-    session_files,
-    summarize,
-)
+from kimitui.core.catalog import SessionSummary, find_session, session_files, summarize
+from kimitui.core.transcript import SessionError, load_transcript
 
 COMMANDS = ("sessions", "export")
 TASK_WIDTH = 48

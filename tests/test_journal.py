@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kimitui.core.journal import STATE_ENV, Journal, state_dir
+from kimitui.core.journal import Journal
+from kimitui.core.statedir import STATE_ENV, state_dir
 from kimitui.tools import Decision, Workspace, apply_decision, make_edit
 
 BASE = "one\ntwo\nthree\n"

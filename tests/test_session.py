@@ -20,17 +20,11 @@ from test_cli import clean_env, demo_folder, kimitui, run_pytest
 
 from kimitui.config import Settings
 from kimitui.core import events as ev
+from kimitui.core.catalog import find_session, session_files
 from kimitui.core.gate import AutoGate
-from kimitui.core.session import (
-    CUT_NOT_RUN,
-    Transcript,
-    find_session,
-    load_transcript,
-    repair,
-    resume_session,
-    session_files,
-    start_session,
-)
+from kimitui.core.resume import repair
+from kimitui.core.session import resume_session, start_session
+from kimitui.core.transcript import Transcript, load_transcript
 from kimitui.demo.script import ToolCallSpec, Turn
 from kimitui.demo.server import ScriptedServer
 from kimitui.headless import run_headless
@@ -289,7 +283,7 @@ def agent_on(project: Path, base_url: str, session_id: str | None = None, **sett
     return build_agent(Settings(**settings), project, endpoint, AutoGate(), session_id=session_id)
 
 
-async def test_resume_keeps_the_cache_key_and_drops_a_step_cut_before_its_tools(
+async def test_resume_keeps_the_cache_key_and_reruns_a_step_cut_before_its_tools(
     project: Path, state: Path
 ) -> None:
     turns = [
@@ -323,14 +317,60 @@ async def test_resume_keeps_the_cache_key_and_drops_a_step_cut_before_its_tools(
     assert done.reason == "finished"
     assert (project / "a.py").read_text() == "x = 2\n"
     assert {r["prompt_cache_key"] for r in server.requests} == {transcript.id}
+    # Step 2's write ran on resume without asking the model again: the next request
+    # carries step 2's assistant message and the result of its call.
     resumed_request = server.requests[2]["messages"]
-    assert resumed_request == server.requests[1]["messages"]  # step 2 asked again, as it was
-    assert second.budget.steps == 4  # the cut step still counts: it was billed
-    assert any("dropped" in n.text for n in recorder.notices)
+    assert resumed_request[:-1] == server.requests[1]["messages"] + [second.messages[4]]
+    assert resumed_request[-1]["tool_call_id"] == second.messages[4]["tool_calls"][0]["id"]
+    # Diffed against the file as it is now (x = 1 again), not as it was at the cut.
+    assert resumed_request[-1]["content"] == "Applied write_file to a.py (+1 -1)."
+    # Two steps before the cut, two after it; none asked twice.
+    assert second.budget.steps == 4 and len(server.requests) == 4
+    assert any("run again now (write_file)" in n.text for n in recorder.notices)
     final = load_transcript(path)
-    assert final.of_kind("messages_reset")  # the repair is on record
+    assert not final.of_kind("messages_reset")  # the resume only appended
     assert final.messages == second.messages
     assert_order_rule(final.messages)
+
+
+async def test_an_edit_pending_at_the_gate_is_proposed_again_against_the_file_now(
+    project: Path, state: Path
+) -> None:
+    from kimitui.core.gate import AskGate
+
+    turns = [
+        Turn(tool_calls=(call("write_file", path="a.py", content="x = 2\n"),)),
+        Turn(content="Done."),
+    ]
+    async with ScriptedServer(turns) as server:
+        gate = AskGate()
+        first = build_agent(Settings(), project, Endpoint(server.base_url, "k"), gate)
+        recorder = start_session(first, task="set x to 2")
+        run = asyncio.create_task(first.run("set x to 2"))
+        async with asyncio.timeout(10):
+            while gate.current is None:
+                await asyncio.sleep(0.01)
+        run.cancel()  # the process dies while the edit waits for the user
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        await first.client.close()
+        recorder.close()
+        (project / "a.py").write_text("x = 1\ny = 5\n")  # changed while kimitui was down
+
+        transcript = load_transcript(recorder.path)
+        second = agent_on(project, server.base_url, session_id=transcript.id)
+        proposed: list[ev.EditProposed] = []
+        second.subscribe(lambda e: proposed.append(e) if isinstance(e, ev.EditProposed) else None)
+        resumed = resume_session(second, transcript)
+        done = await second.run(None)
+        await second.client.close()
+        resumed.close()
+
+    assert done.reason == "finished" and len(server.requests) == 2
+    [again] = proposed
+    assert "-y = 5" in again.diff and (again.added, again.removed) == (1, 2)
+    assert (project / "a.py").read_text() == "x = 2\n"
+    assert_order_rule(load_transcript(recorder.path).messages)
 
 
 def assistant(*ids: str) -> dict[str, Any]:
@@ -347,23 +387,28 @@ def tool(call_id: str) -> dict[str, Any]:
 BASE = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
 
 
-def test_repair_answers_the_missing_calls_of_a_step_that_partly_ran() -> None:
-    decided = {"c3": {"id": "c3", "path": "a.py", "verdict": "approved"}}
-    messages, note = repair([*BASE, assistant("c1", "c2", "c3"), tool("c1")], decided)
-    assert [m.get("tool_call_id") for m in messages[-3:]] == ["c1", "c2", "c3"]
-    assert messages[-2]["content"] == CUT_NOT_RUN
-    assert "approved this edit to a.py" in messages[-1]["content"]
-    assert "answered as not run" in note
-    assert_order_rule(messages)
+def test_repair_answers_decided_calls_and_queues_the_rest() -> None:
+    decided = {"c2": {"id": "c2", "path": "a.py", "verdict": "approved"}}
+    fixed = repair([*BASE, assistant("c1", "c2", "c3"), tool("c1")], decided)
+    assert [m.get("tool_call_id") for m in fixed.messages[-2:]] == ["c1", "c2"]
+    assert "approved this edit to a.py" in fixed.messages[-1]["content"]
+    assert [(d.id, d.name, d.arguments) for d in fixed.pending] == [("c3", "x", "{}")]
+    assert any("from the journal" in n for n in fixed.notes)
+    assert any("1 tool call(s) cut short" in n for n in fixed.notes)
 
 
 def test_repair_keeps_a_whole_step_and_a_decided_edit() -> None:
     whole = [*BASE, assistant("c1"), tool("c1")]
-    assert repair(whole, {}) == (whole, "")
+    fixed = repair(whole, {})
+    assert (fixed.messages, fixed.pending, fixed.notes) == (whole, [], [])
     rejected = {"c1": {"id": "c1", "path": "a.py", "verdict": "rejected", "feedback": "no"}}
-    messages, _ = repair([*BASE, assistant("c1")], rejected)
-    assert messages[-1]["content"].startswith("The user rejected this edit to a.py")
-    assert repair([*BASE, assistant("c1")], {})[0] == BASE
+    fixed = repair([*BASE, assistant("c1")], rejected)
+    assert fixed.messages[-1]["content"].startswith("The user rejected this edit to a.py")
+    assert "Feedback: no" in fixed.messages[-1]["content"] and not fixed.pending
+    assert_order_rule(fixed.messages)
+    untouched = repair([*BASE, assistant("c1")], {})
+    assert untouched.messages == [*BASE, assistant("c1")]
+    assert [d.id for d in untouched.pending] == ["c1"]
 
 
 def test_recorder_stores_a_reset_when_earlier_messages_change(project: Path, state: Path) -> None:

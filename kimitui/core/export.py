@@ -14,7 +14,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kimitui.core.session import Transcript, latest_messages, summarize
+from kimitui.core.catalog import summarize
+from kimitui.core.transcript import Transcript, latest_messages
 
 Event = dict[str, Any]
 

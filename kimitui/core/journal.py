@@ -15,20 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from kimitui.core.statedir import FILE_MODE, make_private_dirs, state_dir
 from kimitui.tools.edits import ProposedEdit, count_changes, make_hunks
 from kimitui.tools.workspace import SandboxError, Workspace
-
-STATE_ENV = "KIMITUI_STATE_DIR"
-
-
-def state_dir() -> Path:
-    """Where sessions and the journal live: never inside the project."""
-    override = os.environ.get(STATE_ENV)
-    if override:
-        return Path(override).expanduser()
-    from platformdirs import user_state_path
-
-    return user_state_path("kimitui")
 
 
 @dataclass(frozen=True)
@@ -86,8 +75,8 @@ class Journal:
                 self.undone.add(int(record["seq"]))
 
     def _append(self, record: dict[str, Any]) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        make_private_dirs(self.file.parent)
+        fd = os.open(self.file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 

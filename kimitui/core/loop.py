@@ -115,6 +115,8 @@ class Agent:
         self._ask_server_window = context_window_from_server
         self.compactor = Compactor(client, budget, threshold=compact_at)
         self.applied_edits: list[str] = []
+        # Calls of a resumed session's last step that never got a result: run before anything.
+        self.pending_calls: list[ToolCallDraft] = []
         self._last_call: tuple[str, str] | None = None
         self._repeats = 0
 
@@ -194,11 +196,12 @@ class Agent:
         self._stop_requested = False
         self._interrupt_pending = False
         await self._start_session()
-        self._deliver_notes()
-        if task:
-            self._add_user(task, "task")
         self.budget.start()
         try:
+            await self._run_pending_calls()
+            self._deliver_notes()
+            if task:
+                self._add_user(task, "task")
             done = await self._loop()
         except asyncio.CancelledError:
             self._finish(Done("interrupted", "cancelled"))
@@ -208,6 +211,12 @@ class Agent:
             done = Done("error", f"internal error: {type(err).__name__}: {err}")
         self._finish(done)
         return done
+
+    async def _run_pending_calls(self) -> None:
+        # Their answers must directly follow their assistant message, before any user text.
+        if self.pending_calls:
+            calls, self.pending_calls = self.pending_calls, []
+            await self._run_tools(calls)
 
     def _finish(self, done: Done) -> None:
         self.budget.stop_clock()

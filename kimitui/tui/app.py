@@ -31,7 +31,7 @@ from kimitui.core import events as ev
 from kimitui.core.gate import AskGate
 from kimitui.core.journal import Journal
 from kimitui.core.loop import Agent
-from kimitui.core.session import SessionError
+from kimitui.core.transcript import SessionError
 from kimitui.tui.approval import approval_label as label_for
 from kimitui.tui.commands import export_session, palette_commands, raise_limit
 from kimitui.tui.composer import Composer

@@ -10,7 +10,7 @@ from textual.app import SystemCommand
 
 from kimitui.core.budget import Budget
 from kimitui.core.export import export_markdown
-from kimitui.core.session import load_transcript
+from kimitui.core.transcript import load_transcript
 
 if TYPE_CHECKING:
     from kimitui.tui.app import KimiApp
