@@ -6,11 +6,13 @@ import argparse
 import os
 import sys
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from kimitui.config import Settings
 from kimitui.core.events import Notice
 from kimitui.core.gate import gate_for
+from kimitui.core.journal import Journal
 from kimitui.core.loop import Agent
 from kimitui.core.resume import needs_model
 from kimitui.core.session import resume_session, start_session
@@ -30,22 +32,32 @@ def _headless_demo_pace() -> float | None:
         return None
 
 
+@dataclass
+class Recording:
+    notices: list[Notice]  # for the front end to show first
+    transcript: Path | None  # None: the session is not saved
+    journal: Journal
+
+
 def record_session(
     stack: AsyncExitStack, agent: Agent, task: str | None, demo: bool, resumed: Transcript | None
-) -> tuple[list[Notice], Path | None]:
-    """Save the session as it runs (or continue a saved one).
+) -> Recording:
+    """Save the session as it runs (or continue a saved one), and journal its edits.
 
-    Returns notices for the front end and the transcript's path (None: not saved).
+    Headless runs journal too, so a session resumed in the TUI can undo them.
     """
+    journal = Journal.for_session(agent.client.session_id, agent.project)
+    agent.on_edit_applied = journal.record
     if resumed is not None:
         recorder = resume_session(agent, resumed)
     else:
         try:
             recorder = start_session(agent, task=task, demo=demo)
         except OSError as err:  # an unwritable state dir must not stop the work
-            return [Notice(f"this session is not saved: {err}", level="warning")], None
+            notice = Notice(f"this session is not saved: {err}", level="warning")
+            return Recording([notice], None, journal)
     stack.callback(recorder.close)
-    return recorder.notices, recorder.path
+    return Recording(recorder.notices, recorder.path, journal)
 
 
 async def demo_endpoint(stack: AsyncExitStack, *, tokens_per_second: float | None) -> Endpoint:
@@ -94,8 +106,8 @@ async def launch_headless(
         # The same session id keeps the prompt cache key, so a resume hits the cache.
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, gate_for(approve), session_id=session_id)
-        notices, _ = record_session(stack, agent, task, args.demo, resumed)
-        return await run_headless(agent, task, json_mode=args.json, notices=notices)
+        recording = record_session(stack, agent, task, args.demo, resumed)
+        return await run_headless(agent, task, json_mode=args.json, notices=recording.notices)
 
 
 def remember_theme(name: str) -> None:
@@ -132,8 +144,8 @@ async def launch_tui(
             notices.append(("info", f"demo: the sample project is in {project}"))
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
-        saved, transcript_path = record_session(stack, agent, task, args.demo, resumed)
-        notices.extend((n.level, n.text) for n in saved)
+        recording = record_session(stack, agent, task, args.demo, resumed)
+        notices.extend((n.level, n.text) for n in recording.notices)
         if resumed is not None:
             # The panes start empty; the earlier steps are one command away.
             notices.append(("info", f"earlier steps: kimitui export {resumed.id}"))
@@ -145,7 +157,8 @@ async def launch_tui(
             theme_name=settings.theme,
             continue_run=resumed is not None and needs_model(agent.messages),
             remember_theme=remember_theme,
-            transcript_path=transcript_path,
+            transcript_path=recording.transcript,
+            journal=recording.journal,
         )
         try:
             await app.run_async()

@@ -207,6 +207,17 @@ def test_export_of_the_demo_session_is_pinned(finished_demo: FinishedDemo, snaps
     assert pinned == snapshot(extension_class=MarkdownSnapshot)
 
 
+def test_a_headless_run_journals_its_edits_for_undo(finished_demo: FinishedDemo) -> None:
+    from kimitui.core.journal import Journal
+
+    journal = Journal.for_session(finished_demo.transcript.id, directory=finished_demo.state)
+    applied = [(e.path, e.tool) for e in journal.undoable]
+    assert applied == [(p, "write_file") for p in ("models.py", "logic.py", "app.py", "app.py")]
+    last = journal.last
+    assert last is not None and last.after == (finished_demo.target / "app.py").read_text()
+    assert stat.S_IMODE(journal.file.stat().st_mode) == 0o600
+
+
 def test_export_json_and_to_a_file(finished_demo: FinishedDemo, tmp_path: Path) -> None:
     out = tmp_path / "session.json"
     proc = finished_demo.run("export", "last", "--format", "json", "-o", str(out))
