@@ -131,6 +131,7 @@ async def launch_tui(
 ) -> int:
     from kimitui.tui.app import KimiApp
     from kimitui.tui.approval import approval_for
+    from kimitui.tui.history import earlier_events
 
     approval = approval_for(approve)
     notices: list[tuple[str, str]] = []
@@ -146,9 +147,6 @@ async def launch_tui(
         agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
         recording = record_session(stack, agent, task, args.demo, resumed)
         notices.extend((n.level, n.text) for n in recording.notices)
-        if resumed is not None:
-            # The panes start empty; the earlier steps are one command away.
-            notices.append(("info", f"earlier steps: kimitui export {resumed.id}"))
         app = KimiApp(
             agent,
             task=task,
@@ -159,6 +157,7 @@ async def launch_tui(
             remember_theme=remember_theme,
             transcript_path=recording.transcript,
             journal=recording.journal,
+            history=earlier_events(resumed.events()) if resumed else (),
         )
         try:
             await app.run_async()

@@ -504,11 +504,14 @@ async def test_a_truncated_last_line_resumes_with_a_notice(project: Path, state:
     assert after.ended == "finished"
 
 
-async def test_the_tui_continues_a_resumed_session_on_its_own(project: Path, state: Path) -> None:
+async def test_the_tui_shows_earlier_steps_and_continues_a_resumed_session(
+    project: Path, state: Path
+) -> None:
     from kimitui.tui.app import KimiApp
+    from kimitui.tui.history import earlier_events
 
     turns = [
-        Turn(tool_calls=(call("read_file", path="a.py"),)),
+        Turn(reasoning="First I read a.py.", tool_calls=(call("read_file", path="a.py"),)),
         Turn(tool_calls=(call("write_file", path="a.py", content="x = 2\n"),)),
         Turn(content="Done."),
     ]
@@ -519,14 +522,39 @@ async def test_the_tui_continues_a_resumed_session_on_its_own(project: Path, sta
         await first.client.close()
         recorder.close()
         second = agent_on(project, server.base_url, session_id=recorder.id)
-        resumed = resume_session(second, load_transcript(recorder.path))
+        transcript = load_transcript(recorder.path)
+        resumed = resume_session(second, transcript)
         notices = [(n.level, n.text) for n in resumed.notices]
-        app = KimiApp(second, watch=False, notices=notices, continue_run=True)
+        history = earlier_events(transcript.events())
+        app = KimiApp(second, watch=False, notices=notices, continue_run=True, history=history)
         async with app.run_test(size=(120, 40)) as pilot:
+            shown = app.transcript.plain  # before the resumed run adds anything
             async with asyncio.timeout(10):
                 while second.state != "done":
                     await pilot.pause(0.05)
+            rows = [(r.step, r.name, r.status) for r in app.tools.records.values()]
         resumed.close()
 
     assert (project / "a.py").read_text() == "x = 2\n"
     assert len(server.requests) == 3 and second.budget.steps == 3
+    lines = shown.splitlines()
+    assert lines[0].startswith("earlier in this session: 1 step(s), 1 tool call(s)")
+    assert any("you ▸ set x to 2" in line for line in lines)
+    # The earlier step is folded to its summary; its reasoning is not spelled out.
+    assert any("step 1 · thought 18 chars · read_file(a.py)" in line for line in lines)
+    assert "First I read a.py." not in shown
+    assert "── resumed here ──" in shown
+    assert rows[0] == (1, "read_file", "ok") and rows[1][:2] == (2, "write_file")
+
+
+def test_events_read_back_from_a_transcript_are_the_events_written() -> None:
+    written = [
+        ev.StepStarted(3),
+        ev.ToolCall("c1", "read_file", {"path": "a.py"}),
+        ev.ToolOutput("c1", "read_file", True, "1 x = 1", 0.01),
+        ev.UserMessage("go on", "steer"),
+        ev.Done("finished", "ok"),
+    ]
+    assert [ev.event_from_dict(e.to_dict()) for e in written] == written
+    assert ev.event_from_dict({"type": "no-such-event"}) is None
+    assert ev.event_from_dict({"type": "step"}) is None  # its n is missing

@@ -8,7 +8,7 @@ once per step.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 DoneReason = Literal[
@@ -178,3 +178,18 @@ class Done(Event):
     type: ClassVar[str] = "done"
     reason: DoneReason
     message: str = ""
+
+
+def event_from_dict(data: dict[str, Any]) -> Event | None:
+    """An event read back from a transcript; None when its type or fields are unknown."""
+    cls = _BY_TYPE.get(str(data.get("type")))
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except TypeError:  # a required field is missing: an older or damaged record
+        return None
+
+
+_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in Event.__subclasses__()}

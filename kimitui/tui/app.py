@@ -38,6 +38,7 @@ from kimitui.tui.composer import Composer
 from kimitui.tui.dialogs import WaitOrStopScreen
 from kimitui.tui.diffrows import warm_up
 from kimitui.tui.help import HelpScreen
+from kimitui.tui.history import heading
 from kimitui.tui.messages import (
     ComposerSubmitted,
     FilesChanged,
@@ -111,8 +112,10 @@ class KimiApp(App[int]):
         themes: LoadedThemes | None = None,
         remember_theme: Callable[[str], None] | None = None,
         transcript_path: Path | None = None,
+        history: Sequence[ev.Event] = (),
     ) -> None:
         super().__init__()
+        self.history = list(history)  # a resumed session's earlier steps
         # A resumed session cut mid-task continues without waiting for a new task.
         self.continue_run = continue_run
         self.theme_name = theme_name
@@ -175,6 +178,7 @@ class KimiApp(App[int]):
             )
         self.meter.show(self.agent.budget)
         self.set_interval(1.0, self._tick, name="meter-clock")
+        self._replay_history()
         for level, text in self.startup_notices:
             self._notice(text, level)
         self.composer.show_pending([])
@@ -303,6 +307,19 @@ class KimiApp(App[int]):
             await self.agent.client.close()
 
     # -- agent events ------------------------------------------------------
+
+    def _replay_history(self) -> None:
+        """A resumed session's earlier steps, collapsed, above anything new."""
+        if not self.history:
+            return
+        quiet = Style(dim=True, italic=True)
+        self.transcript.add(Block(heading(self.history), style=quiet))
+        with self.batch_update():
+            for event in self.history:
+                self._apply(event)
+            self._finish_step()
+        self._answer = None
+        self.transcript.add(Block("── resumed here ──", style=quiet))
 
     def _on_agent_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.StateChanged):
