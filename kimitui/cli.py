@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kimitui.core.transcript import Transcript
 
 EXIT_USAGE = 2
+PICK = ":pick"  # --resume with no ID
 
 
 class UsageError(Exception):
@@ -95,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--theme", help="TUI theme name")
     p.add_argument(
-        "--resume", nargs="?", const="last", metavar="ID|last", help="continue a saved session"
+        "--resume",
+        nargs="?",
+        const=PICK,
+        metavar="ID|last",
+        help="continue a saved session; without ID, choose from a list (headless: the last)",
     )
     p.add_argument("--version", action="version", version=f"kimitui {__version__}")
     return p
@@ -207,6 +212,11 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from err
     approve = args.approve or ("ask" if not args.headless else "never")
     _check_flags(args, approve)
+    if args.resume == PICK:
+        _api_key(args, settings.api_key_env)  # said before the list, not after a choice
+        args.resume = "last" if args.headless else _pick_session(args, settings)
+        if args.resume is None:
+            return 0
     resumed = _find_resumed(args, settings) if args.resume else None
     key = _api_key(args, settings.api_key_env)
     project = _prepare_project(args, resumed)
@@ -221,16 +231,33 @@ def _run(args: argparse.Namespace) -> int:
     return asyncio.run(launch_tui(settings, project, args, key, approve, resumed))
 
 
+def _resume_scope(args: argparse.Namespace) -> Path | None:
+    # Without PROJECT: this folder's sessions (with --demo: every demo session,
+    # wherever its temp folder is).
+    return Path(args.project) if args.project else (None if args.demo else Path("."))
+
+
+def _pick_session(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The id the user chose in the session picker; None if they left it."""
+    from kimitui.core.catalog import summaries
+    from kimitui.tui.picker import pick_session
+
+    scope = _resume_scope(args)
+    found, _ = summaries(scope, demo=args.demo)
+    where = scope.resolve() if scope else "the demo"
+    if not found:
+        raise UsageError(f"no saved session for {where} to resume; see `kimitui sessions`")
+    return pick_session(found, where, settings.theme)
+
+
 def _find_resumed(args: argparse.Namespace, settings: Settings) -> Transcript:
     """The session --resume names; its model and endpoint win unless given as flags."""
     from kimitui.core.catalog import find_session
     from kimitui.core.resume import needs_model
     from kimitui.core.transcript import SessionError, load_transcript
 
-    # An id is unique everywhere. Without PROJECT, `last` means this folder's last
-    # session (with --demo: the last demo session, wherever its temp folder is).
-    scope = Path(args.project) if args.project else (None if args.demo else Path("."))
-    scope = scope if args.resume == "last" else None
+    # An id is unique everywhere; `last` is the newest in the scope.
+    scope = _resume_scope(args) if args.resume == "last" else None
     try:
         resumed = load_transcript(find_session(args.resume, project=scope, demo=args.demo))
     except SessionError as err:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
 
-from kimitui.core.catalog import SessionSummary, find_session, session_files, summarize
+from kimitui.core.catalog import SessionSummary, find_session, summaries
 from kimitui.core.transcript import SessionError, load_transcript
 
 COMMANDS = ("sessions", "export")
@@ -50,16 +49,13 @@ def list_command(args: argparse.Namespace) -> int:
     project = Path(args.project) if args.project else None
     if project is not None and not project.is_dir():
         raise SessionError(f"project folder {project} does not exist")
-    summaries = []
-    for path in reversed(session_files(project)):
-        try:
-            summaries.append(summarize(load_transcript(path)))
-        except SessionError as err:  # one unreadable file must not hide the others
-            print(f"kimitui: skipped {path.name}: {err}", file=sys.stderr)
-    if not summaries:
+    found, problems = summaries(project)
+    for problem in problems:
+        print(f"kimitui: {problem}", file=sys.stderr)
+    if not found:
         print("no saved sessions" + (f" for {project}" if project else ""))
         return 0
-    print(format_table(summaries))
+    print(format_table(found))
     return 0
 
 
@@ -79,25 +75,17 @@ def format_table(summaries: list[SessionSummary]) -> str:
 
 
 def _row(s: SessionSummary) -> tuple[str, ...]:
-    task = s.task if len(s.task) <= TASK_WIDTH else s.task[: TASK_WIDTH - 1] + "…"
     cost = "—" if s.cost is None else f"{s.cost:.4f}"
     return (
         s.id,
         Path(s.project).name,
-        _local_time(s.started),
+        s.started_local,
         str(s.steps),
         f"{s.tokens:,}",
         cost,
         s.ended,
-        task,
+        s.task_within(TASK_WIDTH),
     )
-
-
-def _local_time(iso: str) -> str:
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso or "?"
 
 
 def export_command(args: argparse.Namespace) -> int:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from kimitui.core.statedir import project_folder, sessions_root
-from kimitui.core.transcript import SessionError, Transcript, read_header
+from kimitui.core.transcript import SessionError, Transcript, load_transcript, read_header
 
 
 def session_files(project: Path | None = None) -> list[Path]:
@@ -50,6 +51,17 @@ class SessionSummary:
     task: str
     ended: str
 
+    @property
+    def started_local(self) -> str:
+        """When it started, in the user's time zone, to the minute."""
+        try:
+            return datetime.fromisoformat(self.started).astimezone().strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            return self.started or "?"
+
+    def task_within(self, width: int) -> str:
+        return self.task if len(self.task) <= width else self.task[: width - 1] + "…"
+
 
 def summarize(transcript: Transcript) -> SessionSummary:
     spent = transcript.spent()
@@ -64,3 +76,18 @@ def summarize(transcript: Transcript) -> SessionSummary:
         task=lines[0] if lines else "",
         ended=transcript.ended,
     )
+
+
+def summaries(
+    project: Path | None = None, *, demo: bool = False
+) -> tuple[list[SessionSummary], list[str]]:
+    """Every session of ``project`` (or all), newest first, and the files that could not be read."""
+    found, problems = [], []
+    for path in reversed(session_files(project)):
+        if demo and not read_header(path).get("demo"):
+            continue
+        try:
+            found.append(summarize(load_transcript(path)))
+        except SessionError as err:  # one unreadable file must not hide the others
+            problems.append(f"skipped {path.name}: {err}")
+    return found, problems
