@@ -19,7 +19,7 @@ import pathspec
 
 from kimitui.tools.errors import ToolError
 from kimitui.tools.ignore import BUILTIN_DIRS, IgnoreRules
-from kimitui.tools.workspace import Workspace
+from kimitui.tools.workspace import SandboxError, Workspace
 
 SEARCH_LIMIT = 200
 LINE_CHARS = 300
@@ -72,11 +72,22 @@ def _file_filter(ws: Workspace, glob: str | None) -> Keep:
     spec = pathspec.GitIgnoreSpec.from_lines([glob]) if glob else None
 
     def keep(rel: str) -> bool:
-        if ws.is_secret(rel):
+        if ws.is_secret(rel) or not _link_target_readable(ws, rel):
             return False  # withheld files never contribute a line
         return spec is None or spec.match_file(rel)
 
     return keep
+
+
+def _link_target_readable(ws: Workspace, rel: str) -> bool:
+    """A symlink is judged by its target too: inside the project and not withheld."""
+    if not (ws.root / rel).is_symlink():
+        return True  # the common case costs one lstat
+    try:
+        ws.check_readable(rel)
+    except SandboxError:
+        return False
+    return True
 
 
 def format_matches(matches: list[Match], pattern: str, limit: int) -> str:
