@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kimitui.core.budget import Budget
+from kimitui.core.jsoncache import EncodedMessages
 from kimitui.core.llm import ModelClient
 
 # Steps at the end of the conversation that stay verbatim.
@@ -66,12 +67,24 @@ def window_from_overflow(message: str) -> int | None:
 class TokenEstimator:
     """Characters-per-token, calibrated on the server's own prompt counts."""
 
-    def __init__(self, chars_per_token: float = 4.0) -> None:
+    def __init__(
+        self, chars_per_token: float = 4.0, encoded: EncodedMessages | None = None
+    ) -> None:
         self.chars_per_token = chars_per_token
+        # Shared with the client, so a step encodes its new messages once for both.
+        self.encoded = encoded or EncodedMessages()
+        self._tools_size: tuple[list[dict[str, Any]], int] | None = None
 
-    @staticmethod
-    def chars(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
-        return len(json.dumps(messages, ensure_ascii=False)) + len(json.dumps(tools))
+    def chars(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
+        """len(json.dumps(messages)) + len(json.dumps(tools)), without re-serialising."""
+        texts = self.encoded.texts(messages)
+        separators = 2 + 2 * max(len(texts) - 1, 0)  # "[", "]" and ", " between
+        return sum(map(len, texts)) + separators + self._size_of_tools(tools)
+
+    def _size_of_tools(self, tools: list[dict[str, Any]]) -> int:
+        if self._tools_size is None or self._tools_size[0] is not tools:
+            self._tools_size = (tools, len(json.dumps(tools)))
+        return self._tools_size[1]
 
     def calibrate(self, chars: int, prompt_tokens: int) -> None:
         if prompt_tokens > 0 and chars > 0:
@@ -145,7 +158,7 @@ class Compactor:
         self.client = client
         self.budget = budget
         self.threshold = threshold
-        self.estimator = TokenEstimator()
+        self.estimator = TokenEstimator(encoded=client.encoded)
 
     @property
     def limit(self) -> int:

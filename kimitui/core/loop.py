@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from kimitui.core.budget import Budget, TokenUsage
-from kimitui.core.compaction import Compactor, TokenEstimator, window_from_overflow
+from kimitui.core.compaction import Compactor, window_from_overflow
 from kimitui.core.events import (
     AgentState,
     Content,
@@ -302,7 +302,7 @@ class Agent:
         self._set_state("thinking")
         try:
             # Serialising the conversation is the costly part: once per step when possible.
-            chars: int | None = TokenEstimator.chars(self.messages, self._tools)
+            chars: int | None = self.compactor.estimator.chars(self.messages, self._tools)
             if self.compactor.over(chars):
                 await self._compact()
                 chars = None
@@ -329,7 +329,7 @@ class Agent:
 
     async def _stream_once(self, sent_chars: int | None = None) -> Completion:
         if sent_chars is None:
-            sent_chars = TokenEstimator.chars(self.messages, self._tools)
+            sent_chars = self.compactor.estimator.chars(self.messages, self._tools)
         completion = await self._interruptible(
             self.client.stream(
                 self.messages, self._tools, self.emit, time_left=self.budget.time_left
