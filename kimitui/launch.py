@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
+import socket
 import sys
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from kimitui.config import Settings
 from kimitui.core.events import Notice
@@ -60,14 +64,51 @@ def record_session(
     return Recording(recorder.notices, recorder.path, journal)
 
 
-async def demo_endpoint(stack: AsyncExitStack, *, tokens_per_second: float | None) -> Endpoint:
-    """Start the scripted model server on loopback for the lifetime of ``stack``."""
+async def demo_endpoint(
+    stack: AsyncExitStack, *, tokens_per_second: float | None, later: bool = False
+) -> Endpoint:
+    """The scripted model server on loopback for the lifetime of ``stack``.
+
+    ``later``: the socket listens at once but serving starts in the background,
+    because importing the server (aiohttp) costs ~0.3 s that the TUI's first
+    frame need not wait for; a request made sooner waits in the backlog.
+    """
+    sock = socket.create_server(("127.0.0.1", 0))
+    stack.callback(sock.close)  # also when serving never started
+    port = sock.getsockname()[1]
+    serving = _serve_demo(stack, sock, tokens_per_second)
+    if later:
+        task = asyncio.create_task(serving, name="demo-server")
+        stack.push_async_callback(_cancelled, task)
+    else:
+        await serving
+    return Endpoint(base_url=f"http://127.0.0.1:{port}/v1", api_key="demo")
+
+
+async def _serve_demo(
+    stack: AsyncExitStack, sock: socket.socket, tokens_per_second: float | None
+) -> None:
+    try:
+        modules = await asyncio.to_thread(_import_demo_server)
+    except BaseException:
+        sock.close()  # requests then fail at once, with a clear "cannot reach"
+        raise
+    server = modules.ScriptedServer(modules.demo_turns(), tokens_per_second=tokens_per_second)
+    stack.push_async_callback(server.stop)
+    await server.start(sock)
+
+
+def _import_demo_server() -> SimpleNamespace:
     from kimitui.demo.refactor import demo_turns
     from kimitui.demo.server import ScriptedServer
 
-    server = ScriptedServer(demo_turns(), tokens_per_second=tokens_per_second)
-    await stack.enter_async_context(server)
-    return Endpoint(base_url=server.base_url, api_key="demo")
+    return SimpleNamespace(ScriptedServer=ScriptedServer, demo_turns=demo_turns)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def endpoint_and_task(
@@ -78,13 +119,14 @@ async def endpoint_and_task(
     resumed: Transcript | None,
     *,
     demo_pace: float | None,
+    later: bool = False,
 ) -> tuple[Endpoint, str | None]:
     """Where the model is, and the first task (a resumed session needs none)."""
     if not args.demo:
         return Endpoint(base_url=settings.base_url, api_key=api_key), args.task
     from kimitui.demo import DEMO_TASK
 
-    endpoint = await demo_endpoint(stack, tokens_per_second=demo_pace)
+    endpoint = await demo_endpoint(stack, tokens_per_second=demo_pace, later=later)
     return endpoint, args.task or (None if resumed else DEMO_TASK)
 
 
@@ -139,7 +181,13 @@ async def launch_tui(
         notices.append(("warning", approval.notice))
     async with AsyncExitStack() as stack:
         endpoint, task = await endpoint_and_task(
-            stack, settings, args, api_key, resumed, demo_pace=TUI_DEMO_TOKENS_PER_SECOND
+            stack,
+            settings,
+            args,
+            api_key,
+            resumed,
+            demo_pace=TUI_DEMO_TOKENS_PER_SECOND,
+            later=True,
         )
         if args.demo:
             notices.append(("info", f"demo: the sample project is in {project}"))

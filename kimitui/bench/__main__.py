@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import compileall
 import logging
 import os
 import platform
@@ -10,7 +11,9 @@ import sys
 import time
 from collections.abc import Callable
 from importlib.metadata import version
+from pathlib import Path
 
+import kimitui
 from kimitui.bench import engine, review, session, startup, streaming, tokens, tree
 from kimitui.bench.harness import Config
 from kimitui.bench.report import Row, table
@@ -65,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         print(tokens.report())
         return 0
     cfg = Config(quick=args.quick, repeat=args.repeat or (1 if args.quick else 3))
+    # An installed kimitui has its bytecode compiled by pip; a source checkout run
+    # with PYTHONDONTWRITEBYTECODE would recompile every module in every child.
+    compileall.compile_dir(Path(kimitui.__file__).parent, quiet=1)
     names = args.case or list(CASES)
     print(f"kimitui bench · {environment()} · repeat {cfg.repeat}", file=sys.stderr)
     rows = [row for name in names for row in run_case(name, cfg)]

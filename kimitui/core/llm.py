@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib
 import json
 import random
 import time
@@ -361,16 +362,24 @@ class ModelClient:
             )
         return self._sdk
 
+    async def _ready(self) -> openai.AsyncOpenAI:
+        """The SDK client. Importing the SDK takes ~0.6 s of CPU: on a thread, so a
+        front end keeps drawing (the TUI's first frame must not wait for it)."""
+        if self._sdk is None:
+            await asyncio.to_thread(importlib.import_module, "openai")
+        return self._client
+
     async def close(self) -> None:
         if self._sdk is not None:
             await self._sdk.close()
 
     async def context_window(self) -> int | None:
         """The model's window from ``GET /models``, when the endpoint says."""
+        client = await self._ready()
         import openai
 
         try:
-            page = await asyncio.wait_for(self._client.models.list(), timeout=5.0)
+            page = await asyncio.wait_for(client.models.list(), timeout=5.0)
         except (openai.OpenAIError, TimeoutError):
             return None
         for model in page.data:
@@ -468,6 +477,7 @@ class ModelClient:
         return ceiling * (0.5 + self._rand() / 2)
 
     async def _attempt(self, messages: list[dict], tools: list[dict], emit: Emit) -> Completion:
+        await self._ready()  # before `import openai`, which would block the loop
         import openai
 
         self.partial = merger = StreamMerger()
@@ -508,9 +518,10 @@ class ModelClient:
         JSON). Chunks come back as the decoded dicts (``cast_to=object``),
         which also skips building a model per chunk.
         """
+        client = await self._ready()
         from openai import AsyncStream
 
-        return await self._client.post(
+        return await client.post(
             "/chat/completions",
             content=body,
             cast_to=object,

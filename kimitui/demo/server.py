@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -93,14 +94,18 @@ class ScriptedServer:
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def start(self) -> str:
+    async def start(self, sock: socket.socket | None = None) -> str:
+        """Serve on a free loopback port, or on ``sock`` (already bound and listening)."""
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         # Stalled handlers are cancelled in stop(), so shutdown need not wait.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        if sock is None:
+            site: web.BaseSite = web.TCPSite(self._runner, "127.0.0.1", 0)
+        else:
+            site = web.SockSite(self._runner, sock)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}/v1"

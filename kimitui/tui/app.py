@@ -185,7 +185,8 @@ class KimiApp(App[int]):
         self._show_state()
         self.composer.input.focus()
         if self.watch_enabled:
-            self._watch_files()
+            # Setting up the watches holds the loop (0.2 s on 50,000 files): after the first frame.
+            self.call_after_refresh(self._watch_files)
         if self.first_task or self.continue_run:
             self._start_run(self.first_task)
 
