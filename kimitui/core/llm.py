@@ -124,6 +124,10 @@ class StreamMerger:
         self._reasoning: list[str] = []
         self._content: list[str] = []
         self._calls: dict[int, ToolCallDraft] = {}
+        # Arguments arrive in thousands of pieces for a big write_file: joined once at
+        # the end, since `+=` on a draft's string copied it whole every time (quadratic).
+        self._arguments: dict[int, list[str]] = {}
+        self._argument_chars: dict[int, int] = {}
         self.finish_reason: str | None = None
         self._usage: Any = None
 
@@ -171,14 +175,18 @@ class StreamMerger:
         fn = frag.get("function") or {}
         if fn.get("name"):
             draft.name = fn["name"]
-        if fn.get("arguments"):
-            draft.arguments += fn["arguments"]
+        piece = fn.get("arguments")
+        if piece:
+            self._arguments.setdefault(index, []).append(piece)
+            self._argument_chars[index] = self._argument_chars.get(index, 0) + len(piece)
         if not draft.name:
             return []
-        return [ToolCallDelta(index, draft.name, len(draft.arguments))]
+        return [ToolCallDelta(index, draft.name, self._argument_chars.get(index, 0))]
 
     def result(self) -> Completion:
         calls = [self._calls[i] for i in sorted(self._calls)]
+        for call in calls:
+            call.arguments = "".join(self._arguments.get(call.index, ()))
         return Completion(
             reasoning=self.reasoning,
             content=self.content,

@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from kimitui.tools.limits import cap_text
+from kimitui.tools.linediff import line_matcher
 from kimitui.tools.workspace import SandboxError
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def _body(tag: str, lines: list[str]) -> list[str]:
 
 def make_hunks(old_text: str, new_text: str, context: int = CONTEXT_LINES) -> tuple[Hunk, ...]:
     old, new = split_lines(old_text), split_lines(new_text)
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    matcher = line_matcher(old, new)
     hunks: list[Hunk] = []
     for group in matcher.get_grouped_opcodes(context):
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
