@@ -9,13 +9,14 @@ when either changes. Unified, or side by side.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.actions import SkipAction
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -57,6 +58,15 @@ class DiffView(ScrollView, can_focus=True):
         self._styles: dict[str, Style] = {}
         self._mixed: dict[tuple[str, Style], Style] = {}
         self._prelex: Timer | None = None
+        # (row index, width, scroll x) -> the drawn line. A scroll's first frames
+        # mostly redraw lines already drawn; any change of content or state clears it.
+        self._drawn: dict[tuple[int, int, int], Strip] = {}
+
+    def refresh(self, *regions: Region, **kwargs: bool) -> Self:
+        """A whole refresh means something shown changed; scrolling refreshes regions."""
+        if not regions:
+            self._drawn.clear()
+        return super().refresh(*regions, **kwargs)
 
     # -- content ---------------------------------------------------------
 
@@ -139,6 +149,17 @@ class DiffView(ScrollView, can_focus=True):
         if top < self.scroll_offset.y or end > self.scroll_offset.y + height:
             self.scroll_to(y=max(top - 1, 0), animate=False, immediate=True)
 
+    # A page jumps, as in a pager: an animated scroll only starts drawing a frame later.
+    def action_page_down(self) -> None:
+        if not self.allow_vertical_scroll:
+            raise SkipAction()
+        self.scroll_page_down(animate=False)
+
+    def action_page_up(self) -> None:
+        if not self.allow_vertical_scroll:
+            raise SkipAction()
+        self.scroll_page_up(animate=False)
+
     def on_click(self, event: events.Click) -> None:
         rows = self._current_rows()
         y = self.scroll_offset.y + event.y
@@ -150,6 +171,7 @@ class DiffView(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         self._styles.clear()
         self._mixed.clear()
+        self._drawn.clear()
         super().notify_style_update()
 
     def _style(self, name: str) -> Style:
@@ -174,9 +196,18 @@ class DiffView(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        key = (index, width, self.scroll_offset.x)
+        strip = self._drawn.get(key)
+        if strip is None:
+            if len(self._drawn) > MAX_DRAWN:
+                self._drawn.clear()
+            strip = self._drawn[key] = self._draw(index, width)
+        return strip
+
+    def _draw(self, index: int, width: int) -> Strip:
         base = self._style("base")
         rows = self._current_rows()
-        index = self.scroll_offset.y + y
         if index >= len(rows):
             return Strip.blank(width, base)
         row = rows[index]
@@ -216,7 +247,11 @@ class DiffView(ScrollView, can_focus=True):
         else:
             spans = self.rows.spans(row, side)
         segments = [Segment(text, self._mix(name, token)) for text, token in spans]
-        return list(Strip(segments).crop_extend(start, start + width, self._line_style(row)))
+        fill = self._line_style(row)
+        if start:  # scrolled sideways: the rare case pays for a Strip
+            return list(Strip(segments).crop_extend(start, start + width, fill))
+        # One pass, no intermediate Strips: this runs for every line drawn.
+        return Segment.adjust_line_length(segments, width, fill, pad=True)
 
     def _number(self, value: int) -> Segment:
         text = str(value) if value else ""
@@ -231,8 +266,10 @@ class DiffView(ScrollView, can_focus=True):
         side = OLD if row.kind in (REMOVED, MARK) or row.new_at < 0 else NEW
         head = [self._bar(row.hunk), self._number(row.old_no), self._number(row.new_no)]
         head.append(Segment(f"{sign} ", style))
-        code = self._code(row, side, self.scroll_offset.x, max(width - gutter, 0))
-        return Strip([*head, *code]).crop_extend(0, width, style)
+        if width <= gutter:
+            return Strip(head).crop_extend(0, width, style)
+        code = self._code(row, side, self.scroll_offset.x, width - gutter)
+        return Strip([*head, *code], width)
 
     def _split_line(self, row: SplitRow, width: int) -> Strip:
         if row.header:
@@ -241,7 +278,9 @@ class DiffView(ScrollView, can_focus=True):
         left = self._half(row.left, OLD, half)
         right = self._half(row.right, NEW, width - 2 - half)
         divider = Segment("│", self._style("divider"))
-        return Strip([self._bar(row.hunk), *left, divider, *right]).crop_extend(0, width, None)
+        line = [self._bar(row.hunk), *left, divider, *right]
+        # Bar, two halves and divider add up to the width exactly, unless it is tiny.
+        return Strip(line, width) if width >= 4 else Strip(line).crop_extend(0, width, None)
 
     def _half(self, row: Row | None, side: int, width: int) -> list[Segment]:
         if row is None:
@@ -251,13 +290,15 @@ class DiffView(ScrollView, can_focus=True):
         sign = SIGNS.get(row.kind, " ")
         head = [self._number(number), Segment(f"{sign} ", style)]
         used = self.rows.number_width + 3
-        code = self._code(row, side, self.scroll_offset.x, max(width - used, 0))
-        return list(Strip([*head, *code]).crop_extend(0, width, style))
+        if width <= used:
+            return list(Strip(head).crop_extend(0, width, style))
+        return [*head, *self._code(row, side, self.scroll_offset.x, width - used)]
 
 
 SIGNS_STYLE = {ADDED: "added", REMOVED: "removed"}
 NO_STYLE = Style()
 PRELEX_S = 0.02  # one chunk of highlighting per tick while the view is idle
+MAX_DRAWN = 2_000  # lines kept drawn; a few screens' worth
 
 
 def _unified(row: Row | SplitRow) -> tuple[Row | None, ...]:
