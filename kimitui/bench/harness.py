@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kimitui.bench.ptyapp import PtyApp, app_env
 from kimitui.demo.script import TurnSource
@@ -46,6 +46,7 @@ def kimitui_argv() -> list[str]:
 def serving(
     turns: Sequence[TurnSource] | Callable[[Callable[[], ScriptedServer]], Sequence[TurnSource]],
     tokens_per_second: float | None = None,
+    **options: Any,
 ) -> Iterator[tuple[ScriptedServer, str]]:
     """A ScriptedServer on 127.0.0.1 in a thread of this process; yields it and its URL.
 
@@ -53,7 +54,7 @@ def serving(
     """
     holder: list[ScriptedServer] = []
     script = turns(lambda: holder[0]) if callable(turns) else turns
-    server = ScriptedServer(script, tokens_per_second=tokens_per_second)
+    server = ScriptedServer(script, tokens_per_second=tokens_per_second, **options)
     holder.append(server)
     with server.run_in_thread() as url:
         yield server, url

@@ -66,6 +66,7 @@ class ScriptedServer:
         turns: Iterable[TurnSource],
         *,
         tokens_per_second: float | None = None,
+        unpaced_batch: int = UNPACED_BATCH,
         usage_style: UsageStyle = "kimi",
         api_key: str | None = None,
         strict: bool = True,
@@ -76,6 +77,7 @@ class ScriptedServer:
         self._current: TurnSource | None = None
         self._faults_played = 0
         self.tokens_per_second = tokens_per_second
+        self.unpaced_batch = unpaced_batch  # pieces per chunk when not paced
         self.usage_style: UsageStyle = usage_style
         self.api_key = api_key
         self.strict = strict
@@ -248,8 +250,9 @@ class ScriptedServer:
         """Yield batches of pieces at the configured rate of tokens per second."""
         tps = self.tokens_per_second
         if not tps:
-            for i in range(0, len(pieces), UNPACED_BATCH):
-                yield pieces[i : i + UNPACED_BATCH]
+            step = self.unpaced_batch
+            for i in range(0, len(pieces), step):
+                yield pieces[i : i + step]
             return
         start, sent = time.monotonic(), 0
         while sent < len(pieces):
