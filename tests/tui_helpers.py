@@ -91,7 +91,7 @@ async def type_text(pilot: Any, text: str) -> None:
 
 
 async def settle(pilot: Any) -> None:
-    await pilot.pause(0.12)  # more than two stream flushes
+    await pilot.pause(0.22)  # more than two stream flushes (FLUSH_S)
     await asyncio.sleep(0)
 
 

@@ -3,7 +3,7 @@
 The App owns the Agent: it subscribes to its events, runs it in a named
 worker, and is the only place that calls its controls. Widgets render state
 and post messages. Streamed fragments are buffered and flushed to the panes
-at most every FLUSH_S seconds (20 Hz), so the screen costs the same whatever
+at most every FLUSH_S seconds (10 Hz), so the screen costs the same whatever
 rate the model streams at.
 """
 
@@ -58,7 +58,7 @@ from kimitui.tui.toolpane import ToolDetailScreen, ToolPane, ToolRecord
 from kimitui.tui.tree import LEGEND, ProjectTree
 from kimitui.tui.watch import ChangeTracker, watch_project
 
-FLUSH_S = 0.05  # streamed text reaches the screen at most 20 times a second
+FLUSH_S = 0.1  # streamed text reaches the screen at most 10 times a second
 ACTIVE = frozenset({"thinking", "tools", "review", "paused", "waiting", "retrying"})
 INTERRUPTIBLE = frozenset({"thinking", "tools", "review", "retrying"})
 BUDGETS = frozenset({"max_steps", "token_budget", "time_budget", "cost_budget"})
@@ -356,10 +356,13 @@ class KimiApp(App[int]):
         content = "".join(self._buffers["content"])
         self._buffers["reasoning"].clear()
         self._buffers["content"].clear()
-        if reasoning:
-            self.reasoning.append(reasoning)
-        if content:
-            self.transcript.extend(self._answer_block(), content)
+        try:
+            if reasoning:
+                self.reasoning.append(reasoning)
+            if content:
+                self.transcript.extend(self._answer_block(), content)
+        except NoMatches:  # the timer fired as the screen went away (quit mid-stream)
+            return
 
     def _answer_block(self) -> Block:
         if self._answer is None:
