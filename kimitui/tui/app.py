@@ -142,6 +142,7 @@ class KimiApp(App[int]):
         self._shutting_down = False
         self._watch_stop = asyncio.Event()
         self._review: ReviewScreen | None = None
+        self._bindings_shown: tuple[object, ...] = ()
         # Every applied edit is journaled, so `u` can take it back.
         self.journal = journal or Journal.for_session(agent.client.session_id, agent.project)
         agent.on_edit_applied = self.journal.record
@@ -551,6 +552,14 @@ class KimiApp(App[int]):
         with contextlib.suppress(NoMatches):
             self.query_one(StatusBar).show(self._display_state(), self._step)
             self.composer.input.placeholder = PLACEHOLDERS[self._composer_mode()]
+            self._refresh_bindings_if_changed()
+
+    def _refresh_bindings_if_changed(self) -> None:
+        """The footer follows the state, but redrawing it mounts a dozen widgets (the
+        loop changes state several times a step): only when a key came or went."""
+        shown = (self.screen, *(self.check_action(a, ()) for a in sorted(self._own_actions)))
+        if shown != self._bindings_shown:
+            self._bindings_shown = shown
             self.refresh_bindings()
 
     def _composer_mode(self) -> str:
