@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from kimitui.bench.__main__ import CASES
 from kimitui.bench.report import HEADER
@@ -18,7 +20,7 @@ EXPECTED = {
     "session": ["session", "session: RSS growth", "session: CPU streaming"],
     "cli": ["kimitui --version", "kimitui --help"],
     "startup": ["TUI start → first frame"],
-    "review": ["review", "review: page scroll"],
+    "review": ["review", "review: page scroll", "review: view open, arguments in token"],
     "tree": ["tree", "tree: outside change", "tree: watcher idle CPU"],
     "engine": ["engine", "engine: overhead per step, last", "engine: steps done", "engine: RSS"],
     "tokens": ["tokens: demo tool results, once", "tokens: demo tool results, re-sent"],
@@ -32,12 +34,14 @@ def _rows(stdout: str) -> list[list[str]]:
     return cells[2:]
 
 
-def test_quick_run_prints_every_case_with_numbers() -> None:
+def test_quick_run_prints_every_case_with_numbers(tmp_path: Path) -> None:
+    users_state = tmp_path / "state"
     done = subprocess.run(
         [sys.executable, "-m", "kimitui.bench", "--quick"],
         capture_output=True,
         text=True,
         timeout=150,
+        env={**os.environ, "KIMITUI_STATE_DIR": str(users_state)},
     )
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
     rows = _rows(done.stdout)
@@ -54,3 +58,5 @@ def test_quick_run_prints_every_case_with_numbers() -> None:
         assert NUMBER.match(median), row
         low, _, high = spread.partition("-")
         assert NUMBER.match(low) and NUMBER.match(high.split(" ")[0]), row
+    # The runs saved their sessions somewhere of their own, not among the user's.
+    assert not list(users_state.rglob("*.jsonl"))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
+import functools
 import os
 import pty
 import re
+import shutil
 import signal
 import struct
+import tempfile
 import termios
 import threading
 import time
@@ -198,11 +202,20 @@ def app_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         COLUMNS=str(COLS),
         LINES=str(ROWS),
         KIMITUI_CONFIG=os.devnull,
+        # Sessions of benchmark runs must not land among the user's own.
+        KIMITUI_STATE_DIR=_bench_state_dir(),
         PYTHONUNBUFFERED="1",
     )
     env.pop("NO_COLOR", None)
     env.update(extra or {})
     return env
+
+
+@functools.cache
+def _bench_state_dir() -> str:
+    folder = tempfile.mkdtemp(prefix="kimitui-bench-state-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 @contextlib.contextmanager
