@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import importlib
+import logging
 import os
 import socket
 import sys
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 from kimitui.config import Settings
 from kimitui.core.events import Notice
@@ -23,6 +23,8 @@ from kimitui.core.session import resume_session, start_session
 from kimitui.core.transcript import Transcript
 from kimitui.headless import run_headless
 from kimitui.wiring import Endpoint, build_agent
+
+log = logging.getLogger(__name__)
 
 # Paces the headless demo (tokens per second), so a test can stop it mid-run.
 DEMO_TPS_ENV = "KIMITUI_DEMO_TPS"
@@ -89,26 +91,27 @@ async def _serve_demo(
     stack: AsyncExitStack, sock: socket.socket, tokens_per_second: float | None
 ) -> None:
     try:
-        modules = await asyncio.to_thread(_import_demo_server)
+        # On a thread: aiohttp is the costly import, and the loop keeps drawing meanwhile.
+        await asyncio.to_thread(importlib.import_module, "kimitui.demo.server")
+        from kimitui.demo.refactor import demo_turns
+        from kimitui.demo.server import ScriptedServer
+
+        server = ScriptedServer(demo_turns(), tokens_per_second=tokens_per_second)
+        stack.push_async_callback(server.stop)
+        await server.start(sock)
     except BaseException:
         sock.close()  # requests then fail at once, with a clear "cannot reach"
         raise
-    server = modules.ScriptedServer(modules.demo_turns(), tokens_per_second=tokens_per_second)
-    stack.push_async_callback(server.stop)
-    await server.start(sock)
-
-
-def _import_demo_server() -> SimpleNamespace:
-    from kimitui.demo.refactor import demo_turns
-    from kimitui.demo.server import ScriptedServer
-
-    return SimpleNamespace(ScriptedServer=ScriptedServer, demo_turns=demo_turns)
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:  # the run already said it could not reach the server
+        log.exception("the demo server failed to start")
 
 
 async def endpoint_and_task(
