@@ -10,45 +10,20 @@ import time
 from pathlib import Path
 
 import pytest
+from proctools import running, wait_gone, wait_running
 
+from kimitui.sandbox import Sandbox
 from kimitui.tools import Toolbox, Workspace
-from kimitui.tools.testing import parse_counts, project_python, scrub_env
+from kimitui.tools.testing import parse_counts, project_python
 
-# Spawns a grandchild that sleeps, records its pid, then the child sleeps too.
+# Spawns a grandchild that sleeps with a token in its command line (seen from
+# the host's /proc even inside a pid namespace), then the child sleeps too.
 SPAWNER = """
 import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-open(sys.argv[1], "w").write(str(child.pid))
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", sys.argv[1]])
 print("spawned", flush=True)
 time.sleep(60)
 """
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie awaiting its reaper counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
-def _wait_gone(pid: int, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _read_pid(path: Path, seconds: float = 10.0) -> int:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text():
-            return int(path.read_text())
-        time.sleep(0.05)
-    raise AssertionError("spawner never wrote the grandchild pid")
 
 
 @pytest.fixture
@@ -84,7 +59,7 @@ async def test_passing_run_is_ok_and_args_are_appended(project: Path) -> None:
 async def test_args_are_never_a_shell_string(project: Path) -> None:
     marker = project / "pwned"
     script = "import json, sys; print(json.dumps(sys.argv[1:]))"
-    box = Toolbox(Workspace(project), test_command=[sys.executable, "-c", script])
+    box = Toolbox(Workspace(project), test_command=[sys.executable, "-c", script], test_args=True)
     args = [f"; touch {marker}", "$(touch pwned)", "a b"]
     result = await box.call("c", "run_tests", {"args": args})
     assert result.ok
@@ -104,10 +79,10 @@ async def test_output_tail_is_bounded(project: Path) -> None:
 
 
 async def test_timeout_kills_the_whole_process_group(project: Path, tmp_path: Path) -> None:
-    pid_file = tmp_path / "grandchild.pid"
+    token = f"kimitui-test-{os.getpid()}-{time.monotonic_ns()}"
     box = Toolbox(
         Workspace(project),
-        test_command=[sys.executable, "-c", SPAWNER, str(pid_file)],
+        test_command=[sys.executable, "-c", SPAWNER, token],
         test_timeout=1.5,
     )
     started = time.monotonic()
@@ -118,62 +93,59 @@ async def test_timeout_kills_the_whole_process_group(project: Path, tmp_path: Pa
         "run_tests: TIMED OUT after 1.5s; the test process group was killed"
     )
     assert "spawned" in result.output
-    grandchild = _read_pid(pid_file)
-    assert _wait_gone(grandchild), "the sleeping grandchild outlived the timeout"
+    assert wait_gone(token), "the sleeping grandchild outlived the timeout"
 
 
 async def test_cancelling_the_task_kills_the_group_and_reraises(
     project: Path, tmp_path: Path
 ) -> None:
-    pid_file = tmp_path / "grandchild.pid"
-    box = Toolbox(Workspace(project), test_command=[sys.executable, "-c", SPAWNER, str(pid_file)])
+    token = f"kimitui-test-{os.getpid()}-{time.monotonic_ns()}"
+    box = Toolbox(Workspace(project), test_command=[sys.executable, "-c", SPAWNER, token])
     task = asyncio.create_task(box.call("c", "run_tests", {}))
-    grandchild = await asyncio.to_thread(_read_pid, pid_file)
-    assert _alive(grandchild)
+    assert await asyncio.to_thread(wait_running, token)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert _wait_gone(grandchild), "cancellation left the grandchild running"
+    assert wait_gone(token), "cancellation left the grandchild running"
+    assert not running(token)
 
 
-async def test_environment_is_scrubbed(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "MOONSHOT_API_KEY",
-        "GITHUB_TOKEN",
-        "db_password",
-        "AWS_SECRET_ACCESS_KEY",
-        "my_apikey",
-        "KIMI_CREDENTIAL",
-    ):
-        monkeypatch.setenv(name, "sk-should-not-leak")
+async def test_environment_comes_from_an_allowlist(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaky = {
+        "MOONSHOT_API_KEY": "sk-should-not-leak-1",
+        "GITHUB_PAT": "ghp_should-not-leak-2",
+        "DATABASE_URL": "postgres://app:hunter2@db/app",
+        "HTTPS_PROXY": "http://me:pw123456@proxy:3128",
+        "SSH_AUTH_SOCK": "/tmp/ssh-agent.sock",
+        "SENTRY_DSN": "https://abcdef123456@sentry.example/1",
+        "GOOGLE_CREDENTIALS": '{"private_key": "should-not-leak-3"}',
+    }
+    for name, value in leaky.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("KEEP_ME", "visible")
+    monkeypatch.setenv("ALSO_KEY_VALUE", "prefix-sk-should-not-leak-1")
     script = "import json, os; print(json.dumps(dict(os.environ)))"
     box = Toolbox(
         Workspace(project),
         test_command=[sys.executable, "-c", script],
-        api_key_env="KIMI_CREDENTIAL",
+        api_key_env="MOONSHOT_API_KEY",
+        sandbox=Sandbox(pass_env=["KEEP_ME", "ALSO_KEY_VALUE", "DATABASE_URL"]),
     )
     result = await box.call("c", "run_tests", {})
-    assert result.ok
-    env = json.loads(result.output.split("--- output ---\n", 1)[1])
+    assert result.ok, result.output
+    env = json.loads(result.output.split("--- output ---\n", 1)[1].splitlines()[0])
     assert env["KEEP_ME"] == "visible"
-    assert "sk-should-not-leak" not in result.output
+    for name, value in leaky.items():
+        assert name not in env
+        assert value not in result.output
+    # named in pass_env, but its value carries the API key / a URL password
+    assert "ALSO_KEY_VALUE" not in env and "DATABASE_URL" not in env
+    assert "not passed to the tests: ALSO_KEY_VALUE, DATABASE_URL" in result.output
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert "PATH" in env
-
-
-def test_scrub_env_rules() -> None:
-    env = {
-        "PATH": "/bin",
-        "Api_Key": "1",
-        "SESSION_TOKEN": "2",
-        "x_secret_y": "3",
-        "PASSWORD": "4",
-        "HOME": "/h",
-        "OPENAI_KEY": "5",
-        "MY_VAR": "6",
-    }
-    assert scrub_env(env, ["MY_VAR"]) == {"PATH": "/bin", "HOME": "/h"}
+    assert env["HOME"] != os.environ.get("HOME")
 
 
 async def test_project_virtualenv_interpreter_is_used(project: Path) -> None:
@@ -213,9 +185,3 @@ async def test_missing_command_is_a_tool_error(project: Path) -> None:
 )
 def test_parse_counts(output: str, expected: str) -> None:
     assert parse_counts(output) == expected
-
-
-def test_env_is_not_mutated_for_our_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SOME_TOKEN", "abc")
-    scrub_env(os.environ)
-    assert os.environ["SOME_TOKEN"] == "abc"

@@ -1,45 +1,25 @@
-"""run_tests: the project's test command in a subprocess, bounded in time and output.
+"""run_tests: the default test command, and the summary the model reads.
 
-The command runs in its own session (process group) so a timeout or a
-cancelled task can kill everything it spawned, not just the direct child.
-Its environment carries no credentials: tests are code the model wrote.
+The run itself goes through the sandbox (kimitui.sandbox, via testrun.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
-import signal
 import sys
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from kimitui.tools.limits import tail_text
 
-SECRET_NAME_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
-ALWAYS_SCRUBBED = ("MOONSHOT_API_KEY",)
 TAIL_CHARS = 4000
-KEEP_BYTES = 512 * 1024  # rolling window: only the tail is ever shown
-READ_AFTER_EXIT = 5.0  # seconds to drain output after the process is gone
 
 _COUNT = re.compile(
     r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)"
 )
 _DURATION = re.compile(r"\bin (\d+(?:\.\d+)?)s\b")
-
-
-def scrub_env(env: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
-    """``env`` without variables whose names suggest credentials."""
-    drop = {name.upper() for name in (*ALWAYS_SCRUBBED, *extra) if name}
-    return {
-        name: value
-        for name, value in env.items()
-        if name.upper() not in drop and not any(p in name.upper() for p in SECRET_NAME_PARTS)
-    }
 
 
 def project_python(root: Path) -> str:
@@ -57,85 +37,14 @@ def default_command(root: Path) -> list[str]:
     return [project_python(root), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 
 
-@dataclass(frozen=True)
-class TestRun:
+class TestRun(Protocol):
+    """What :func:`summarize` reads of a finished run (a sandbox RunResult)."""
+
     command: tuple[str, ...]
-    exit_code: int | None  # None when killed on timeout
+    exit_code: int | None
     timed_out: bool
     output: str
-    elapsed: float
     timeout: float
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
-
-
-async def run_command(
-    command: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float
-) -> TestRun:
-    """Run ``command``; on timeout or cancellation kill its whole process group."""
-    started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
-    buffer = bytearray()
-    reader = asyncio.create_task(_drain(proc.stdout, buffer))
-    timed_out = False
-    try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        timed_out = True
-    except asyncio.CancelledError:
-        reader.cancel()
-        raise
-    finally:
-        # Also after a normal exit: stray children must not outlive the run
-        # (and would hold the output pipe open).
-        _kill_group(proc.pid)
-        if proc.returncode is None:
-            await _reap(proc)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(reader), READ_AFTER_EXIT)
-    reader.cancel()
-    return TestRun(
-        command=tuple(command),
-        exit_code=None if timed_out else proc.returncode,
-        timed_out=timed_out,
-        output=buffer.decode("utf-8", "replace"),
-        elapsed=time.monotonic() - started,
-        timeout=timeout,
-    )
-
-
-async def _drain(stream: asyncio.StreamReader | None, buffer: bytearray) -> None:
-    if stream is None:
-        return
-    while chunk := await stream.read(65536):
-        buffer += chunk
-        if len(buffer) > KEEP_BYTES:
-            del buffer[: len(buffer) - KEEP_BYTES]
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-async def _reap(proc: asyncio.subprocess.Process) -> None:
-    """Wait for the killed leader, even while our own task is being cancelled."""
-    waiter = asyncio.ensure_future(proc.wait())
-    try:
-        await asyncio.shield(waiter)
-    except asyncio.CancelledError:
-        await waiter  # SIGKILL was sent, so this returns promptly
-        raise
 
 
 def summarize(run: TestRun, cwd: Path, tail: int = TAIL_CHARS) -> str:

@@ -11,16 +11,17 @@ import asyncio
 import copy
 import json
 import logging
-import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kimitui.tools import files, search, testing
+from kimitui.sandbox import Sandbox
+from kimitui.tools import files, search
 from kimitui.tools.edits import EditError, ProposedEdit, make_edit, replace_exact
 from kimitui.tools.errors import ToolError
 from kimitui.tools.limits import DEFAULT_MAX_OUTPUT_CHARS, cap_text
+from kimitui.tools.testrun import RunApprover, TestRunner
 from kimitui.tools.workspace import SandboxError, Workspace
 
 log = logging.getLogger(__name__)
@@ -205,12 +206,24 @@ class Toolbox:
         test_timeout: float = 120.0,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         api_key_env: str | None = None,
+        sandbox: Sandbox | None = None,
+        test_args: bool = False,
+        read_only: bool = False,
+        approve_run: RunApprover | None = None,
     ) -> None:
         self.workspace = workspace
-        self.test_command = list(test_command) if test_command else None
-        self.test_timeout = test_timeout
         self.max_output_chars = max_output_chars
-        self.api_key_env = api_key_env
+        self.sandbox = sandbox or Sandbox()
+        self.tests = TestRunner(
+            workspace,
+            self.sandbox,
+            command=test_command,
+            timeout=test_timeout,
+            allow_args=test_args,
+            read_only=read_only,
+            approve=approve_run,
+            api_key_env=api_key_env,
+        )
         self._handlers: dict[str, Handler] = {
             "list_files": self._list_files,
             "read_file": self._read_file,
@@ -329,18 +342,8 @@ class Toolbox:
         return ToolResult(True, text)
 
     async def _run_tests(self, call_id: str, args: list[str] | None = None) -> ToolResult:
-        root = self.workspace.root
-        if any("\x00" in a for a in args or ()):
-            raise ToolError("run_tests: arguments must not contain NUL bytes")
-        command = [*(self.test_command or testing.default_command(root)), *(args or [])]
-        env = testing.scrub_env(os.environ, [self.api_key_env or ""])
-        # Bytecode caches would be files in the project nobody approved.
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        try:
-            run = await testing.run_command(command, root, env, self.test_timeout)
-        except OSError as exc:
-            raise ToolError(f"could not start the test command {command[0]!r}: {exc}") from None
-        return ToolResult(run.ok, testing.summarize(run, root))
+        ok, text = await self.tests.run(call_id, args or [])
+        return ToolResult(ok, text)
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # surrogate escapes from Workspace.read_text

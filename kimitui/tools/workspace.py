@@ -109,6 +109,10 @@ class Workspace:
             return False
         return self._secret.match_file(rel) and not self._allow.match_file(rel)
 
+    def is_write_denied(self, rel: str) -> bool:
+        """True when ``rel`` matches ``[tools] deny_write``."""
+        return self._deny_write.match_file(rel)
+
     def check_readable(self, rel: str) -> Path:
         path = self.resolve(rel)
         real = self.relpath(path)

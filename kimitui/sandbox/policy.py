@@ -1,0 +1,139 @@
+"""What one sandboxed run may touch: the project, minus what is protected.
+
+Protected inside the project: every ``.git`` folder (at any depth), files
+withheld as secrets, and ``[tools] deny_write`` matches. They are found by
+walking the project once per run, skipping the heavy folders no secret of the
+user's lives in (``node_modules``, virtualenvs, caches).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Folders not walked for secrets: dependencies and caches, never the user's own.
+SKIP_WALK = frozenset(
+    {"node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".ruff_cache",
+     ".pytest_cache", ".tox", ".nox", "site-packages", ".hypothesis"}
+)  # fmt: skip
+MAX_WALK_ENTRIES = 200_000
+
+# Credential stores in the user's home that no test needs; hidden when the
+# mechanism can hide paths (bubblewrap), relative to $HOME.
+HOME_SECRETS = (
+    ".ssh", ".aws", ".azure", ".gnupg", ".kube", ".docker", ".config/gcloud",
+    ".config/gh", ".config/hub", ".netrc", ".git-credentials", ".pypirc", ".npmrc",
+    ".cargo/credentials", ".cargo/credentials.toml", ".local/share/keyrings",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Protected:
+    git_dirs: tuple[Path, ...] = ()
+    secrets: tuple[Path, ...] = ()  # unreadable and unwritable inside the sandbox
+    read_only: tuple[Path, ...] = ()  # deny_write matches
+
+    @property
+    def all(self) -> tuple[Path, ...]:
+        return (*self.git_dirs, *self.secrets, *self.read_only)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One run's rules. ``writable`` is False under ``--approve never``."""
+
+    root: Path
+    writable: bool = True
+    network: bool = False
+    protected: Protected = field(default_factory=Protected)
+    hidden: tuple[Path, ...] = ()  # outside the project: credential stores
+
+
+def scan_protected(
+    root: Path, is_secret: Callable[[str], bool], is_denied: Callable[[str], bool]
+) -> Protected:
+    """Every protected path under ``root`` (relative checks use posix paths)."""
+    git_dirs: list[Path] = []
+    secrets: list[Path] = []
+    read_only: list[Path] = []
+    for path, rel, is_dir in _walk(root):
+        if path.name.casefold() == ".git":
+            git_dirs.append(path)
+            secrets.extend(_git_configs(path))
+        elif is_secret(rel):
+            secrets.append(path)
+        elif not is_dir and is_denied(rel):
+            read_only.append(path)
+    return Protected(tuple(git_dirs), tuple(secrets), tuple(read_only))
+
+
+def _git_configs(git_dir: Path) -> list[Path]:
+    """Remote URLs in these can carry tokens; the workspace withholds them too."""
+    if not git_dir.is_dir():
+        return []
+    found = [git_dir / "config"]
+    modules = git_dir / "modules"
+    if modules.is_dir():
+        found += [p for p in modules.rglob("config") if p.is_file()]
+    return [p for p in found if p.exists()]
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, str, bool]]:
+    stack = [root]
+    seen = 0
+    while stack and seen < MAX_WALK_ENTRIES:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            path = Path(entry.path)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            rel = path.relative_to(root).as_posix()
+            yield path, rel, is_dir
+            if is_dir and entry.name not in SKIP_WALK and entry.name.casefold() != ".git":
+                stack.append(path)
+
+
+def home_secrets(home: Path | None = None) -> tuple[Path, ...]:
+    home = home or Path(os.path.expanduser("~"))
+    found = [home / rel for rel in HOME_SECRETS]
+    return tuple(p for p in found if p.exists() or p.is_symlink())
+
+
+def write_grants(policy: Policy, tmp: Path, rights: int, file_rights: int, create: int):
+    """Landlock grants: (path, rights) pairs giving write access to the project
+    minus its protected paths, and to the private temp dir.
+
+    Landlock can only allow, never carve a hole: a folder holding a protected
+    path is granted entry by entry, and in it the model may create files but not
+    remove the ones there (REMOVE_FILE there would reach the protected file).
+    """
+    grants: list[tuple[str, int]] = [(str(tmp), rights), ("/dev/null", file_rights)]
+    if not policy.writable:
+        return grants
+    protected = set(policy.protected.all)
+    if not protected:
+        return [*grants, (str(policy.root), rights)]
+    ancestors = {parent for path in protected for parent in path.parents}
+    stack = [policy.root]
+    while stack:
+        folder = stack.pop()
+        grants.append((str(folder), create))
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if path in protected:
+                continue
+            if path in ancestors:
+                stack.append(path)
+            else:
+                grants.append((str(path), rights if entry.is_dir() else file_rights))
+    return grants

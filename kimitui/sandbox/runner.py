@@ -1,0 +1,196 @@
+"""Run one program for the model: confined, bounded in time and output, and
+with nothing of it left running afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kimitui.sandbox import bwrap, landlock
+from kimitui.sandbox.env import child_env
+from kimitui.sandbox.level import Level, detect
+from kimitui.sandbox.macos import seatbelt_profile
+from kimitui.sandbox.policy import Policy, write_grants
+
+KEEP_BYTES = 512 * 1024  # rolling window: only the tail is ever shown
+READ_AFTER_EXIT = 5.0  # seconds to drain output after the process is gone
+TERM_GRACE = 2.0  # the launcher's time to kill its tree before SIGKILL
+LAUNCHER = Path(__file__).with_name("launch.py")
+
+OutputSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    command: tuple[str, ...]
+    exit_code: int | None  # None when killed on timeout
+    timed_out: bool
+    output: str
+    elapsed: float
+    timeout: float
+    level: str = "none"
+    dropped_env: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+@dataclass
+class Sandbox:
+    """The one way kimitui starts a program for the model."""
+
+    mechanism: str = "auto"
+    network: bool = False
+    pass_env: Sequence[str] = ()
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    @property
+    def level(self) -> Level:
+        return detect(self.mechanism)
+
+    async def run(
+        self,
+        command: Sequence[str],
+        policy: Policy,
+        timeout: float,
+        *,
+        secrets: Iterable[str] = (),
+        venv: str | None = None,
+        on_output: OutputSink | None = None,
+    ) -> RunResult:
+        level = self.level
+        policy = replace(policy, network=self.network)
+        tmp = Path(tempfile.mkdtemp(prefix="kimitui-run-"))
+        try:
+            inner_tmp = bwrap.SANDBOX_TMP if level.name == "bwrap" else str(tmp)
+            home = bwrap.SANDBOX_HOME if level.name == "bwrap" else str(tmp)
+            env, dropped = child_env(
+                self.environ,
+                home=home,
+                tmp=inner_tmp,
+                pass_env=self.pass_env,
+                secrets=secrets,
+                venv=venv,
+            )
+            argv = _confined(level, policy, list(command), tmp)
+            started = time.monotonic()
+            code, timed_out, output = await _spawn(
+                argv, policy.root, env, timeout, level.name == "landlock", on_output
+            )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return RunResult(
+            command=tuple(command),
+            exit_code=code,
+            timed_out=timed_out,
+            output=output,
+            elapsed=time.monotonic() - started,
+            timeout=timeout,
+            level=level.name,
+            dropped_env=tuple(dropped),
+        )
+
+
+def _confined(level: Level, policy: Policy, command: list[str], tmp: Path) -> list[str]:
+    if level.name == "bwrap" and level.binary:
+        empty = tmp / "empty"
+        empty.touch()
+        return bwrap.argv(level.binary, policy, command, keep=bwrap.keep_for(command), empty=empty)
+    if level.name == "landlock":
+        rights = landlock.write_rights(level.landlock_abi)
+        grants = write_grants(
+            policy, tmp, rights, landlock.FILE_RIGHTS & rights, landlock.CREATE_RIGHTS
+        )
+        spec = json.dumps({"grants": grants, "network": policy.network})
+        return [sys.executable, "-I", "-S", str(LAUNCHER), spec, *command]
+    if level.name == "seatbelt":
+        return ["sandbox-exec", "-p", seatbelt_profile(policy, tmp), *command]
+    return command
+
+
+async def _spawn(
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    graceful: bool,
+    on_output: OutputSink | None,
+) -> tuple[int | None, bool, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    buffer = bytearray()
+    reader = asyncio.create_task(_drain(proc.stdout, buffer, on_output))
+    timed_out = False
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        timed_out = True
+    except asyncio.CancelledError:
+        reader.cancel()
+        raise
+    finally:
+        # Also after a normal exit: stray children must not outlive the run
+        # (and would hold the output pipe open).
+        await _end_tree(proc, graceful)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(reader), READ_AFTER_EXIT)
+    reader.cancel()
+    code = None if timed_out else proc.returncode
+    return code, timed_out, buffer.decode("utf-8", "replace")
+
+
+async def _drain(
+    stream: asyncio.StreamReader | None, buffer: bytearray, on_output: OutputSink | None
+) -> None:
+    if stream is None:
+        return
+    while chunk := await stream.read(65536):
+        buffer += chunk
+        if on_output is not None:
+            on_output(chunk.decode("utf-8", "replace"))
+        if len(buffer) > KEEP_BYTES:
+            del buffer[: len(buffer) - KEEP_BYTES]
+
+
+async def _end_tree(proc: asyncio.subprocess.Process, graceful: bool) -> None:
+    """The launcher kills what it adopted on SIGTERM; then the group is killed."""
+    if graceful and proc.returncode is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await _reap(proc, TERM_GRACE)
+    _signal_group(proc.pid, signal.SIGKILL)
+    if proc.returncode is None:
+        await _reap(proc, None)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _reap(proc: asyncio.subprocess.Process, timeout: float | None) -> None:
+    """Wait for the leader, even while our own task is being cancelled."""
+    waiter = asyncio.ensure_future(proc.wait())
+    try:
+        await asyncio.wait_for(asyncio.shield(waiter), timeout)
+    except asyncio.CancelledError:
+        await waiter  # SIGKILL was sent, so this returns promptly
+        raise
