@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A terminal pair-programmer: a Kimi coding model works on PROJECT "
         "through tools, and every file change waits for your approval.",
         epilog="Saved sessions: `kimitui sessions [PROJECT]` lists them, "
-        "`kimitui export ID [--format md|json]` prints one.",
+        "`kimitui export ID [--format md|json]` prints one. "
+        "`kimitui doctor` shows the sandbox and what this machine gives.",
     )
     p.add_argument(
         "project",
@@ -195,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         from kimitui.session_cmds import main as session_main
 
         return session_main(argv)
+    if argv and argv[0] == "doctor":
+        from kimitui.doctor import main as doctor_main
+
+        return doctor_main(argv)
     args = build_parser().parse_args(argv)
     try:
         return _run(args)

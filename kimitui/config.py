@@ -42,6 +42,10 @@ class Settings:
     compact_at: float = 0.85
     test_command: list[str] | None = None
     test_timeout: float = 120.0
+    test_args: bool = False
+    sandbox_mechanism: str = "auto"
+    sandbox_network: bool = False
+    sandbox_pass_env: list[str] = field(default_factory=list)
     approve: str | None = None
     theme: str | None = None
 
@@ -69,6 +73,10 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("tools", "allow_read"): "allow_read",
     ("tools", "test_command"): "test_command",
     ("tools", "test_timeout"): "test_timeout",
+    ("tools", "test_args"): "test_args",
+    ("sandbox", "mechanism"): "sandbox_mechanism",
+    ("sandbox", "network"): "sandbox_network",
+    ("sandbox", "pass_env"): "sandbox_pass_env",
     ("ui", "approve"): "approve",
     ("ui", "theme"): "theme",
 }
@@ -99,6 +107,15 @@ def _check_type(name: str, value: Any, source: str) -> None:
         raise ConfigError(f"{source}: expected {' or '.join(kinds)}, got {value!r}")
 
 
+_CHOICES = {"sandbox_mechanism": ("auto", "bwrap", "landlock", "seatbelt", "none")}
+
+
+def _check_choice(name: str, value: Any, source: str) -> None:
+    choices = _CHOICES.get(name)
+    if choices and value not in choices:
+        raise ConfigError(f"{source}: expected one of {', '.join(choices)}, got {value!r}")
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Settings fields from a config.toml; a missing file means no overrides."""
     try:
@@ -116,6 +133,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
             if name is None:
                 raise ConfigError(f"{path}: unknown setting [{section}] {key}")
             _check_type(name, value, f"{path}: [{section}] {key}")
+            _check_choice(name, value, f"{path}: [{section}] {key}")
             values[name] = value
     return values
 

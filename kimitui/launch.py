@@ -196,6 +196,8 @@ async def launch_tui(
             notices.append(("info", f"demo: the sample project is in {project}"))
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
+        # Probing the sandbox runs bwrap once: not on the loop the first frame needs.
+        await asyncio.to_thread(lambda: agent.toolbox.sandbox.level)
         recording = record_session(stack, agent, task, args.demo, resumed)
         notices.extend((n.level, n.text) for n in recording.notices)
         app = KimiApp(

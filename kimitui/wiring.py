@@ -11,6 +11,7 @@ from kimitui.core.budget import DEFAULT_CONTEXT_WINDOW, Budget, Limits, Prices
 from kimitui.core.gate import Gate
 from kimitui.core.llm import ClientConfig, ModelClient
 from kimitui.core.loop import Agent
+from kimitui.sandbox import Sandbox
 from kimitui.tools import Toolbox, Workspace
 
 
@@ -61,6 +62,14 @@ def build_agent(
         test_command=settings.test_command,
         test_timeout=settings.test_timeout,
         api_key_env=settings.api_key_env,
+        sandbox=Sandbox(
+            mechanism=settings.sandbox_mechanism,
+            network=settings.sandbox_network,
+            pass_env=settings.sandbox_pass_env,
+        ),
+        test_args=settings.test_args,
+        read_only=gate.read_only,
+        approve_run=gate.review_run,
     )
     client = ModelClient(
         ClientConfig(

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from proctools import wait_gone, wait_running
+
 from kimitui.config import Settings
 from kimitui.core import events as ev
 from kimitui.core.compaction import SHORTENED_MARK, SUMMARY_HEADER
@@ -170,13 +172,14 @@ async def test_no_tool_sequence_leaks_a_secret_or_writes_git(tmp_path: Path) -> 
 
 
 def test_sigint_during_run_tests_kills_the_process_group(tmp_path: Path) -> None:
-    pid_file = tmp_path / "grandchild.pid"
+    # The sandbox hides pids and the disk outside the project: find the
+    # grandchild by a token in its command line, from the host's /proc.
+    token = f"kimitui-sigint-{os.getpid()}-{time.monotonic_ns()}"
     project = tmp_path / "proj"
     project.mkdir()
     spawner = (
         "import subprocess, sys, time\n"
-        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
-        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', {token!r}])\n"
         "time.sleep(120)\n"
     )
     config = tmp_path / "config.toml"
@@ -206,23 +209,10 @@ def test_sigint_during_run_tests_kills_the_process_group(tmp_path: Path) -> None
             text=True,
             env=env,
         )
-        deadline = time.monotonic() + 30
-        while not pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        grandchild = int(pid_file.read_text())
+        assert wait_running(token, 30), "the grandchild never started"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert json.loads(out.splitlines()[-1])["reason"] == "interrupted"
-    assert not _alive(grandchild)
+    assert wait_gone(token)
     assert sorted(p.name for p in project.iterdir()) == before
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A killed child of an exited parent may linger as a zombie until reaped by init.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"

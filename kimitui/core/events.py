@@ -43,6 +43,7 @@ class SessionStarted(Event):
     project: str
     model: str
     base_url: str = ""
+    sandbox: str = ""  # what confines the programs run for the model ("none": nothing)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 from kimitui.core.events import Event, StepStarted, ToolCallDelta
 from kimitui.tools.edits import Decision, ProposedEdit
+from kimitui.tools.testrun import RunRequest
 
 NEVER_FEEDBACK = (
     "kimitui is running with --approve never: no edit is applied. "
@@ -25,22 +26,50 @@ EDIT_TOOLS = frozenset({"write_file", "edit_file"})
 ReviewStatus = Literal["pending", "approved", "partial", "rejected", "auto", "cancelled"]
 
 
+NEVER_RUN = "kimitui is running with --approve never: unconfined programs never run."
+
+
 class Gate(Protocol):
+    # True under --approve never: programs see the project read-only.
+    read_only: bool
+
     async def review(self, edit: ProposedEdit) -> Decision: ...
+
+    async def review_run(self, request: RunRequest) -> str | None:
+        """A program that would run unconfined: None lets it run, text refuses."""
+        ...
 
 
 class AutoGate:
     """``--approve auto``: every hunk of every edit is applied."""
 
+    read_only = False
+
     async def review(self, edit: ProposedEdit) -> Decision:
         return Decision.approve_all(edit)
+
+    async def review_run(self, request: RunRequest) -> str | None:
+        return None
 
 
 class NeverGate:
     """``--approve never``: nothing is applied and the model is told why."""
 
+    read_only = True
+
     async def review(self, edit: ProposedEdit) -> Decision:
         return Decision.reject(NEVER_FEEDBACK)
+
+    async def review_run(self, request: RunRequest) -> str | None:
+        return NEVER_RUN
+
+
+@dataclass
+class RunReview:
+    """An unconfined run waiting for the user's yes or no."""
+
+    request: RunRequest
+    future: asyncio.Future[str | None] = field(repr=False)
 
 
 @dataclass
@@ -65,8 +94,11 @@ class AskGate:
     the gate knows where a model turn starts and how many edits it asked for.
     """
 
+    read_only = False
+
     def __init__(self, *, auto_approve: bool = False) -> None:
         self.auto_approve = auto_approve
+        self.run_reviews: list[RunReview] = []
         self.turn = 0
         self.turn_reviews: list[Review] = []
         self._edit_calls: set[int] = set()
@@ -123,7 +155,26 @@ class AskGate:
                 item.status = "cancelled"
             self._changed()
 
+    async def review_run(self, request: RunRequest) -> str | None:
+        """Always asks, even with edits auto-approved: auto is for edits."""
+        item = RunReview(request, asyncio.get_running_loop().create_future())
+        self.run_reviews.append(item)
+        self._changed()
+        try:
+            return await item.future
+        finally:
+            self.run_reviews.remove(item)
+            self._changed()
+
     # -- the front end's side ------------------------------------------------
+
+    def decide_run(self, call_id: str, refusal: str | None) -> bool:
+        """Answer the waiting run of ``call_id``: None runs it, text refuses."""
+        item = next((r for r in self.run_reviews if r.request.call_id == call_id), None)
+        if item is None or item.future.done():
+            return False
+        item.future.set_result(refusal)
+        return True
 
     def decide(self, edit_id: str, decision: Decision) -> bool:
         """Resolve the pending review of ``edit_id``; False when none is waiting."""

@@ -228,7 +228,10 @@ class Agent:
             return
         self._started = True
         cfg = self.client.config
-        self.emit(SessionStarted(self.client.session_id, self.project, cfg.model, cfg.base_url))
+        sandbox = self.toolbox.sandbox.level.name
+        self.emit(
+            SessionStarted(self.client.session_id, self.project, cfg.model, cfg.base_url, sandbox)
+        )
         if self._ask_server_window:
             window = await self.client.context_window()
             if window:

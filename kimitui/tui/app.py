@@ -35,7 +35,7 @@ from kimitui.core.transcript import SessionError
 from kimitui.tui.approval import approval_label as label_for
 from kimitui.tui.commands import export_session, palette_commands, raise_limit
 from kimitui.tui.composer import Composer
-from kimitui.tui.dialogs import WaitOrStopScreen
+from kimitui.tui.dialogs import RunApprovalScreen, WaitOrStopScreen
 from kimitui.tui.diffrows import warm_up
 from kimitui.tui.help import HelpScreen
 from kimitui.tui.history import heading
@@ -142,6 +142,7 @@ class KimiApp(App[int]):
         self._shutting_down = False
         self._watch_stop = asyncio.Event()
         self._review: ReviewScreen | None = None
+        self._run_asked: str | None = None  # call id of the run being asked about
         self._bindings_shown: tuple[object, ...] = ()
         # Every applied edit is journaled, so `u` can take it back.
         self.journal = journal or Journal.for_session(agent.client.session_id, agent.project)
@@ -152,7 +153,11 @@ class KimiApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(
-            self.project_name, self.agent.client.config.model, self.approval_label, id="status"
+            self.project_name,
+            self.agent.client.config.model,
+            self.approval_label,
+            sandbox=self.agent.toolbox.sandbox.level.name,
+            id="status",
         )
         with Horizontal(id="body"):
             with Vertical(id="side"):
@@ -761,11 +766,25 @@ class KimiApp(App[int]):
         gate = self.ask_gate
         if gate is None or self._shutting_down:
             return
+        self._ask_run(gate)
         if self._review is not None:
             self._review.sync()
         elif gate.current is not None:
             self._review = ReviewScreen(gate, self.agent.toolbox.workspace)
             self.push_screen(self._review, self._review_closed)
+
+    def _ask_run(self, gate: AskGate) -> None:
+        """An unconfined run waits for a yes or no, one at a time."""
+        if self._run_asked is not None or not gate.run_reviews:
+            return
+        request = gate.run_reviews[0].request
+        self._run_asked = request.call_id
+
+        def answered(refusal: str | None) -> None:
+            self._run_asked = None
+            gate.decide_run(request.call_id, refusal)
+
+        self.push_screen(RunApprovalScreen(request), answered)
 
     def _review_closed(self, _: None) -> None:
         self._review = None

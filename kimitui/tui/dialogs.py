@@ -11,6 +11,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from kimitui.tools.testrun import RunRequest
+
+REFUSED = "the user declined to run it without a sandbox"
+
 
 class WaitOrStopScreen(ModalScreen[bool]):
     """The server asks for a long wait before the next attempt: wait, or stop the run."""
@@ -43,3 +47,42 @@ class WaitOrStopScreen(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "wait")
+
+
+class RunApprovalScreen(ModalScreen[str | None]):
+    """No sandbox on this machine: the user says yes or no to one run."""
+
+    BINDINGS: ClassVar = [
+        Binding("y", "choose(True)", "run it"),
+        Binding("n,escape", "choose(False)", "don't run"),
+    ]
+
+    def __init__(self, request: RunRequest) -> None:
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        command = " ".join(self.request.command)
+        with Vertical(id="run-dialog"):
+            yield Static(
+                f"{self.request.tool} wants to run a program with NO sandbox",
+                id="run-title",
+                markup=False,
+            )
+            yield Static(f"$ {command}", id="run-command", markup=False)
+            yield Static(
+                f"in {self.request.cwd}\nIt could change any file you can. "
+                "`kimitui doctor` says why there is no sandbox.",
+                id="run-where",
+                markup=False,
+            )
+            with Horizontal(id="run-buttons"):
+                yield Button("Run it (y)", id="run", variant="warning")
+                yield Button("Don't run (n)", id="skip", variant="primary")
+
+    def action_choose(self, run: bool) -> None:
+        self.dismiss(None if run else REFUSED)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_choose(event.button.id == "run")

@@ -24,9 +24,11 @@ STATE_LABELS: dict[str, str] = {
 class StatusBar(Horizontal):
     """One line at the top; the state label carries a class per state for colour."""
 
-    def __init__(self, project: str, model: str, approval: str, *, id: str | None = None) -> None:
+    def __init__(
+        self, project: str, model: str, approval: str, *, sandbox: str, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
-        self._head = f" kimitui · {project} · {model}"
+        self._head = f" kimitui · {project} · {model} · sandbox: {sandbox}"
         self._left = f"{self._head} · approve: {approval}"
 
     def compose(self) -> ComposeResult:
