@@ -15,7 +15,7 @@ from pathlib import Path
 
 ALLOWED = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "COLUMNS", "LINES", "NO_COLOR")
 ALLOWED_PREFIXES = ("LC_",)
-MIN_SECRET_LEN = 6  # shorter values ("1", "true") are not worth matching
+MIN_SECRET_LEN = 8  # shorter values ("true", "origin") are not worth matching
 _URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.IGNORECASE)
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*[=:]\s*(.+?)\s*$")
 
@@ -32,6 +32,8 @@ def secret_values(files: Iterable[Path], extra: Iterable[str] = ()) -> set[str]:
         except OSError:
             continue
         for line in text.splitlines():
+            if line.lstrip().startswith(("#", ";", "[")):
+                continue  # comments and section headers hold no secret
             match = _ASSIGNMENT.match(line)
             value = match.group(1).strip("'\"") if match else line.strip()
             if len(value) >= MIN_SECRET_LEN:

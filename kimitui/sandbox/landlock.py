@@ -12,6 +12,7 @@ the sandbox's own processes. Landlock also denies ptrace -- and so
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import struct
@@ -22,6 +23,7 @@ _SYS_RESTRICT_SELF = 446
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_DUMPABLE = 4
 
 WRITE_FILE = 1 << 1
 REMOVE_DIR = 1 << 4
@@ -65,6 +67,15 @@ def abi_version() -> int:
     except (AttributeError, OSError):
         return 0
     return max(int(value), 0)
+
+
+def make_undumpable() -> None:
+    """Landlock's ptrace rule does not cover /proc/PID/environ on every kernel
+    (measured here: readable), so kimitui makes itself undumpable: then only a
+    process with CAP_SYS_PTRACE may read it, and the launcher drops every
+    capability. The cost: no core dumps, and attaching a debugger needs root."""
+    with contextlib.suppress(AttributeError, OSError):
+        _libc().prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def write_rights(abi: int) -> int:

@@ -18,7 +18,9 @@ import signal
 import sys
 
 _PR_SET_PDEATHSIG = 1
+_PR_CAPBSET_DROP = 24
 _PR_SET_CHILD_SUBREAPER = 36
+_CAP_LAST = 63
 EXEC_FAILED = 127
 
 
@@ -64,6 +66,10 @@ def main(argv: list[str]) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)  # kimitui gone: clean up
+    # Even run as root, the command gets no capability: without CAP_SYS_PTRACE
+    # it cannot read an undumpable kimitui's /proc/PID/environ or memory.
+    for cap in range(_CAP_LAST + 1):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
     landlock = _load_landlock()
     grants = [(path, int(rights)) for path, rights in spec["grants"]]
     landlock.restrict_self(grants, network=bool(spec["network"]))

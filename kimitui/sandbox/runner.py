@@ -70,6 +70,8 @@ class Sandbox:
         on_output: OutputSink | None = None,
     ) -> RunResult:
         level = self.level
+        if level.name == "landlock":
+            landlock.make_undumpable()
         policy = replace(policy, network=self.network)
         tmp = Path(tempfile.mkdtemp(prefix="kimitui-run-"))
         try:

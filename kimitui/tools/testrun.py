@@ -81,17 +81,16 @@ class TestRunner:
                 "set [tools] test_command in the kimitui config"
             )
         policy = self._policy()
+        secrets = self._secrets(policy)
         try:
             run = await self.sandbox.run(
-                command,
-                policy,
-                self.timeout,
-                secrets=self._secrets(policy),
-                venv=_venv_of(root),
+                command, policy, self.timeout, secrets=secrets, venv=_venv_of(root)
             )
         except OSError as exc:
             raise ToolError(f"could not start the test command {command[0]!r}: {exc}") from None
-        text = testing.summarize(run, root)
+        # Where the mechanism cannot hide withheld files (Landlock, none), a test
+        # that prints one still must not hand its values to the model.
+        text = redact(testing.summarize(run, root), secrets)
         if run.dropped_env:
             names = ", ".join(run.dropped_env)
             text += f"\n(not passed to the tests: {names}, whose values hold credentials)"
@@ -132,6 +131,15 @@ class TestRunner:
     def _secrets(self, policy: Policy) -> set[str]:
         key = os.environ.get(self.api_key_env or "", "")
         return secret_values(policy.protected.secrets, [key])
+
+
+WITHHELD = "[withheld]"
+
+
+def redact(text: str, secrets: set[str]) -> str:
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, WITHHELD)
+    return text
 
 
 def _runnable(program: str) -> bool:
