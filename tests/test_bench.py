@@ -24,6 +24,7 @@ EXPECTED = {
     "tree": ["tree", "tree: outside change", "tree: watcher idle CPU"],
     "engine": ["engine", "engine: overhead per step, last", "engine: steps done", "engine: RSS"],
     "tokens": ["tokens: demo tool results, once", "tokens: demo tool results, re-sent"],
+    "sandbox": ["sandbox start-up per run (bwrap)", "sandbox start-up per run (landlock)"],
 }
 
 

@@ -14,7 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import kimitui
-from kimitui.bench import engine, review, session, startup, streaming, tokens, tree
+from kimitui.bench import engine, review, sandbox, session, startup, streaming, tokens, tree
 from kimitui.bench.harness import Config
 from kimitui.bench.report import Row, table
 
@@ -31,6 +31,7 @@ CASES: dict[str, Case] = {
     "tree": tree.tree_case,
     "engine": engine.engine_case,
     "tokens": tokens.token_case,
+    "sandbox": sandbox.sandbox_case,
 }
 
 
