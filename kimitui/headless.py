@@ -54,7 +54,8 @@ class HeadlessRenderer:
         prefix = f"[step {self.step}]"
         match event:
             case ev.SessionStarted():
-                return f"session {event.id} · {event.model} · {event.project}"
+                sandbox = f" · sandbox: {event.sandbox}" if event.sandbox else ""
+                return f"session {event.id} · {event.model} · {event.project}{sandbox}"
             case ev.StepStarted():
                 return None
             case ev.UserMessage():
