@@ -28,8 +28,9 @@ class StatusBar(Horizontal):
         self, project: str, model: str, approval: str, *, sandbox: str, id: str | None = None
     ) -> None:
         super().__init__(id=id)
-        self._head = f" kimitui · {project} · {model} · sandbox: {sandbox}"
-        self._left = f"{self._head} · approve: {approval}"
+        self._head = f" kimitui · {project} · {model}"
+        self._sandbox = f"sandbox: {sandbox}"
+        self._left = f"{self._head} · approve: {approval} · {self._sandbox}"
 
     def compose(self) -> ComposeResult:
         yield Static(self._left, id="status-left", markup=False)
@@ -38,7 +39,7 @@ class StatusBar(Horizontal):
 
     def set_approval(self, approval: str) -> None:
         """The approval mode changed (the session's auto-approve toggle)."""
-        self._left = f"{self._head} · approve: {approval}"
+        self._left = f"{self._head} · approve: {approval} · {self._sandbox}"
         self.query_one("#status-left", Static).update(self._left)
 
     def show(self, state: str, step: int) -> None:
