@@ -19,6 +19,7 @@ from typing import Any
 
 from kimitui.tools import files, search, testing
 from kimitui.tools.edits import EditError, ProposedEdit, make_edit, replace_exact
+from kimitui.tools.eol import conform
 from kimitui.tools.errors import ToolError
 from kimitui.tools.limits import DEFAULT_MAX_OUTPUT_CHARS, cap_text
 from kimitui.tools.workspace import SandboxError, Workspace
@@ -265,10 +266,12 @@ class Toolbox:
         return ToolResult(True, text)
 
     async def _write_file(self, call_id: str, path: str, content: str) -> ToolResult:
-        edit = make_edit(
-            self.workspace, call_id=call_id, tool="write_file", path=path, new_text=content
-        )
-        if edit.old_text == content:
+        ws = self.workspace
+        rel = ws.relpath(ws.check_writable(path))
+        # The file's line endings, BOM and final newline survive a whole rewrite.
+        new_text = conform(ws.read_text(rel), content)
+        edit = make_edit(ws, call_id=call_id, tool="write_file", path=rel, new_text=new_text)
+        if edit.old_text == edit.new_text:
             return ToolResult(True, f"{edit.path} already has exactly this content; nothing to do")
         return ToolResult(True, describe_edit(edit), edit)
 
@@ -298,6 +301,12 @@ class Toolbox:
             )
         except EditError as exc:
             raise ToolError(str(exc)) from None
+        if new_text == text:
+            raise ToolError(
+                f"this edit changes nothing in {rel}: it only adds or removes the final "
+                "newline, and edits keep each file's line endings, BOM and final newline "
+                "(or lack of one) as they are"
+            )
         edit = make_edit(
             ws,
             call_id=call_id,
