@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import codecs
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pathspec
-
 from kimitui.tools.eol import Style
 from kimitui.tools.errors import ToolError
+from kimitui.tools.globs import path_filter
 from kimitui.tools.ignore import IgnoreRules
-from kimitui.tools.workspace import Workspace
+from kimitui.tools.limits import DEFAULT_MAX_OUTPUT_CHARS
+from kimitui.tools.workspace import Workspace, special_file
 
 LIST_LIMIT = 1000
 READ_CAP_BYTES = 256 * 1024
@@ -34,42 +35,147 @@ MAGIC: tuple[tuple[bytes, str], ...] = (
 
 # -- list_files ---------------------------------------------------------------
 
+SECRET_MARK = "  [withheld: secret]"
+SUMMARY_ROOM = 400  # characters kept free for the summary and notes
+
 
 def list_files(
-    ws: Workspace, path: str = ".", pattern: str | None = None, *, limit: int = LIST_LIMIT
+    ws: Workspace,
+    path: str = ".",
+    pattern: str | None = None,
+    *,
+    limit: int = LIST_LIMIT,
+    budget: int = DEFAULT_MAX_OUTPUT_CHARS,
 ) -> str:
+    """The files under ``path``, within ``budget`` characters; the last line gives the total.
+
+    When every path does not fit, the tree's shape comes first (its folders
+    with how many files each holds), then the files nearest the top.
+    """
     start = ws.resolve(path)
     rel_start = ws.relpath(start)
     if not start.exists():
         raise ToolError(
             f"{rel_start!r} does not exist; call list_files without a path to see the tree"
         )
+    if kind := special_file(start):
+        raise ToolError(f"{rel_start!r} is a {kind}, not a regular file; it is skipped")
     if start.is_file():
-        return rel_start + ("  [withheld: secret]" if ws.is_secret(rel_start) else "")
-    files = list(IgnoreRules(ws.root).iter_files(rel_start))
-    if pattern:
-        spec = pathspec.GitIgnoreSpec.from_lines([pattern])
-        files = [f for f in files if spec.match_file(f)]
+        return rel_start + (SECRET_MARK if ws.is_secret(rel_start) else "")
+    if ws.is_secret(rel_start):
+        ws.check_readable(rel_start)  # raises the withheld message
+    rules = IgnoreRules(ws.root)
+    files = list(rules.iter_files(rel_start))
+    keep = path_filter(pattern, rel_start)
+    if keep is not None:
+        files = [f for f in files if keep(f)]
     files.sort()
-    return _format_listing(ws, files, rel_start, pattern, limit)
+    notes = []
+    if rel_start != "." and rules.is_ignored(rel_start, True):
+        notes.append(
+            f"[note: {rel_start} is ignored (by .gitignore or the built-in rules for "
+            "virtualenvs, node_modules, caches and build output); it was listed because you "
+            "named it]"
+        )
+    return _format_listing(ws, files, rel_start, pattern, limit, budget, notes)
 
 
 def _format_listing(
-    ws: Workspace, files: list[str], rel_start: str, pattern: str | None, limit: int
+    ws: Workspace,
+    files: list[str],
+    rel_start: str,
+    pattern: str | None,
+    limit: int,
+    budget: int,
+    notes: list[str],
 ) -> str:
     where = "the project" if rel_start == "." else rel_start
     if not files:
         what = f" matching {pattern!r}" if pattern else ""
-        return f"no files{what} in {where} (ignored files such as .gitignore'd ones are not listed)"
-    shown = [f + ("  [withheld: secret]" if ws.is_secret(f) else "") for f in files[:limit]]
-    if len(files) > limit:
-        shown.append(
-            f"[{limit} of {len(files)} files shown; {len(files) - limit} more not shown; "
-            "narrow with path or pattern]"
+        hint = " (globs are matched relative to path)" if pattern else ""
+        return "\n".join(
+            [
+                f"no files{what} in {where}{hint} (ignored files such as .gitignore'd ones "
+                "are not listed)",
+                *notes,
+            ]
         )
-    else:
-        shown.append(f"[{len(files)} file{'s' if len(files) != 1 else ''} in {where}]")
-    return "\n".join(shown)
+    rows = [f + (SECRET_MARK if ws.is_secret(f) else "") for f in files]
+    room = max(500, budget - SUMMARY_ROOM - sum(len(n) + 1 for n in notes))
+    if len(files) <= limit and sum(len(r) + 1 for r in rows) <= room:
+        total = f"[{_plural(len(files), 'file')} in {where}]"
+        return "\n".join([*rows, *notes, total])
+    return _shape_listing(rows, files, rel_start, where, min(limit, len(files)), room, notes)
+
+
+def _shape_listing(
+    rows: list[str],
+    files: list[str],
+    rel_start: str,
+    where: str,
+    limit: int,
+    room: int,
+    notes: list[str],
+) -> str:
+    """Folders with their file counts, then the shallowest files, within ``room``."""
+    base = 0 if rel_start == "." else rel_start.count("/") + 1
+    counts: Counter[str] = Counter()
+    for rel in files:
+        parts = rel.split("/")
+        for depth in range(base + 1, len(parts)):
+            counts["/".join(parts[:depth])] += 1
+    folders = _folders_that_fit(counts, base, room // 2)
+    folder_rows = [f"{d}/  ({_plural(counts[d], 'file')})" for d in folders]
+    used = sum(len(r) + 1 for r in folder_rows) + 60
+    by_depth = sorted(range(len(files)), key=lambda i: (files[i].count("/"), files[i]))
+    chosen: list[int] = []
+    for i in by_depth:
+        if len(chosen) >= limit or used + len(rows[i]) + 1 > room:
+            break
+        chosen.append(i)
+        used += len(rows[i]) + 1
+    file_rows = [rows[i] for i in sorted(chosen)]
+    more_folders = len(counts) - len(folders)
+    folder_note = f" ({more_folders:,} deeper folders not shown)" if more_folders else ""
+    summary = (
+        f"[{_plural(len(files), 'file')} in {where}: {len(folder_rows):,} folders shown "
+        f"with their file counts{folder_note}, and {len(file_rows):,} of the files, the "
+        "nearest to the top first; list a folder with path, or filter with pattern]"
+    )
+    head = [f"folders ({_plural(len(counts), 'folder')} in {where}):"] if folder_rows else []
+    files_head = [f"files ({len(file_rows):,} of {len(files):,}):"]
+    return "\n".join([*head, *folder_rows, *files_head, *file_rows, *notes, summary])
+
+
+def _folders_that_fit(counts: Counter[str], base: int, room: int) -> list[str]:
+    """The folders down to the deepest level whose rows all fit in ``room``.
+
+    When not even the top level fits, the top-level folders holding the most files.
+    """
+    by_depth: dict[int, list[str]] = {}
+    for folder in counts:
+        by_depth.setdefault(folder.count("/") + 1 - base, []).append(folder)
+    chosen: list[str] = []
+    used = 0
+    for depth in sorted(by_depth):
+        level = by_depth[depth]
+        cost = sum(len(f) + 16 for f in level)
+        if used + cost > room:
+            if not chosen:
+                level.sort(key=lambda f: (-counts[f], f))
+                for folder in level:
+                    if used + len(folder) + 16 > room:
+                        break
+                    chosen.append(folder)
+                    used += len(folder) + 16
+            break
+        chosen += level
+        used += cost
+    return sorted(chosen)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 # -- read_file ----------------------------------------------------------------
@@ -174,10 +280,6 @@ class _Collected:
     crlf: int = 0
     lf: int = 0
     final_newline: bool | None = None
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _read_lines(target: Path, view: _View, bom: bool) -> str:

@@ -100,10 +100,16 @@ class IgnoreRules:
             levels.append((rel_dir + "/", pathspec.GitIgnoreSpec.from_lines(lines)))
         return levels
 
-    def is_ignored(self, rel: str, is_dir: bool) -> bool:
-        """Whether ``rel`` or any folder above it is ignored."""
+    def is_ignored(self, rel: str, is_dir: bool, below: str = "") -> bool:
+        """Whether ``rel`` or any folder above it is ignored.
+
+        With ``below`` (a folder or file the model named on purpose), only the
+        parts of ``rel`` deeper than ``below`` count: naming an ignored folder
+        searches it, while junk inside it (``__pycache__``) stays out.
+        """
         parts = rel.split("/")
-        for depth in range(1, len(parts) + 1):
+        skip = len(below.strip("/").split("/")) if below not in ("", ".") else 0
+        for depth in range(skip + 1, len(parts) + 1):
             sub = "/".join(parts[:depth])
             sub_is_dir = is_dir or depth < len(parts)
             parent = "/".join(parts[: depth - 1])
