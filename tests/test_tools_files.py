@@ -97,11 +97,17 @@ def test_list_files_path_and_pattern(tree: Path) -> None:
 def test_list_files_cap_says_how_many_and_how_to_narrow(tmp_path: Path) -> None:
     for i in range(1003):
         (tmp_path / f"f{i:04}.txt").write_text("")
-    out = list_files(Workspace(tmp_path))
+    out = list_files(Workspace(tmp_path), budget=4_000)
     lines = out.splitlines()
-    assert len(lines) == 1001
-    assert lines[0] == "f0000.txt" and lines[999] == "f0999.txt"
-    assert lines[-1] == "[1000 of 1003 files shown; 3 more not shown; narrow with path or pattern]"
+    shown = [line for line in lines if line.endswith(".txt")]
+    assert len(out) <= 4_000
+    assert shown == [f"f{i:04}.txt" for i in range(len(shown))]  # the first in order
+    assert lines[0] == f"files ({len(shown)} of 1,003):"
+    assert lines[-1] == (
+        f"[1,003 files in the project: 0 folders shown with their file counts, and "
+        f"{len(shown)} of the files, the nearest to the top first; list a folder with path, "
+        "or filter with pattern]"
+    )
 
 
 def test_list_files_does_not_follow_directory_symlinks(tree: Path, tmp_path_factory) -> None:

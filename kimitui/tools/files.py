@@ -100,16 +100,21 @@ def _format_listing(
                 *notes,
             ]
         )
-    rows = [f + (SECRET_MARK if ws.is_secret(f) else "") for f in files]
     room = max(500, budget - SUMMARY_ROOM - sum(len(n) + 1 for n in notes))
-    if len(files) <= limit and sum(len(r) + 1 for r in rows) <= room:
-        total = f"[{_plural(len(files), 'file')} in {where}]"
-        return "\n".join([*rows, *notes, total])
-    return _shape_listing(rows, files, rel_start, where, min(limit, len(files)), room, notes)
+    if len(files) <= limit and sum(len(f) + 1 for f in files) <= room:
+        rows = [_row(ws, f) for f in files]
+        if sum(len(r) + 1 for r in rows) <= room:
+            total = f"[{_plural(len(files), 'file')} in {where}]"
+            return "\n".join([*rows, *notes, total])
+    return _shape_listing(ws, files, rel_start, where, min(limit, len(files)), room, notes)
+
+
+def _row(ws: Workspace, rel: str) -> str:
+    return rel + (SECRET_MARK if ws.is_secret(rel) else "")
 
 
 def _shape_listing(
-    rows: list[str],
+    ws: Workspace,
     files: list[str],
     rel_start: str,
     where: str,
@@ -128,13 +133,14 @@ def _shape_listing(
     folder_rows = [f"{d}/  ({_plural(counts[d], 'file')})" for d in folders]
     used = sum(len(r) + 1 for r in folder_rows) + 60
     by_depth = sorted(range(len(files)), key=lambda i: (files[i].count("/"), files[i]))
-    chosen: list[int] = []
+    chosen: dict[int, str] = {}
     for i in by_depth:
-        if len(chosen) >= limit or used + len(rows[i]) + 1 > room:
+        row = _row(ws, files[i])  # only rows that may be shown pay for the secret check
+        if len(chosen) >= limit or used + len(row) + 1 > room:
             break
-        chosen.append(i)
-        used += len(rows[i]) + 1
-    file_rows = [rows[i] for i in sorted(chosen)]
+        chosen[i] = row
+        used += len(row) + 1
+    file_rows = [chosen[i] for i in sorted(chosen)]
     more_folders = len(counts) - len(folders)
     folder_note = f" ({more_folders:,} deeper folders not shown)" if more_folders else ""
     summary = (
