@@ -33,7 +33,7 @@ import regex
 
 from kimitui.tools.errors import ToolError
 from kimitui.tools.globs import path_filter
-from kimitui.tools.ignore import BUILTIN_DIRS, IgnoreRules
+from kimitui.tools.ignore import BUILTIN_DIRS, IgnoreRules, named_builtins
 from kimitui.tools.workspace import SandboxError, Workspace
 
 SEARCH_TIMEOUT = 20.0  # seconds for one whole search
@@ -345,7 +345,7 @@ def _ripgrep(
     # Only the rules our Python walk applies: no .ignore, global or parent ignore files.
     cmd += ["--no-ignore-dot", "--no-ignore-global", "--no-ignore-parent"]
     cmd += ["--ignore-case"] if ignore_case else ["--case-sensitive"]
-    for name in sorted(BUILTIN_DIRS):
+    for name in sorted(BUILTIN_DIRS - named_builtins(rel_start)):
         cmd += ["--glob", f"!{name}/"]
     cmd += ["--regexp", pattern, "--", rel_start]
     try:
