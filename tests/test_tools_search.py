@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shutil
@@ -44,6 +45,12 @@ def need_ripgrep() -> None:
     if sys.platform == "linux" and platform.machine() == "x86_64":
         pytest.fail("rg is missing: it is a test dependency here (`pip install '.[test]'`)")
     pytest.skip("no ripgrep wheel for this platform, and rg is not installed")
+
+
+def without_rg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PATH without ripgrep, as on a machine that lacks it: the Python engine runs."""
+    monkeypatch.setenv("PATH", os.pathsep.join(["/usr/bin", "/bin"]))
+    assert shutil.which("rg") is None
 
 
 def py(ws: Workspace, pattern: str, **kw) -> str:
