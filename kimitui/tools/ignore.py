@@ -46,7 +46,16 @@ BUILTIN_DIRS = frozenset(
     }
 )
 BUILTIN_DIR_GLOBS = ("*.egg-info",)
-BUILTIN_FILE_GLOBS = ("*.pyc", "*.pyo", "*.so", ".DS_Store", ".coverage", "*.kimitui-tmp")
+# ".git" as a file: a submodule's or worktree's pointer to its repository
+BUILTIN_FILE_GLOBS = (
+    "*.pyc",
+    "*.pyo",
+    "*.so",
+    ".DS_Store",
+    ".coverage",
+    "*.kimitui-tmp",
+    ".git",
+)
 
 Level = tuple[str, pathspec.GitIgnoreSpec]  # (folder prefix like "src/", rules)
 
