@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -96,11 +97,17 @@ def test_list_files_path_and_pattern(tree: Path) -> None:
 def test_list_files_cap_says_how_many_and_how_to_narrow(tmp_path: Path) -> None:
     for i in range(1003):
         (tmp_path / f"f{i:04}.txt").write_text("")
-    out = list_files(Workspace(tmp_path))
+    out = list_files(Workspace(tmp_path), budget=4_000)
     lines = out.splitlines()
-    assert len(lines) == 1001
-    assert lines[0] == "f0000.txt" and lines[999] == "f0999.txt"
-    assert lines[-1] == "[1000 of 1003 files shown; 3 more not shown; narrow with path or pattern]"
+    shown = [line for line in lines if line.endswith(".txt")]
+    assert len(out) <= 4_000
+    assert shown == [f"f{i:04}.txt" for i in range(len(shown))]  # the first in order
+    assert lines[0] == f"files ({len(shown)} of 1,003):"
+    assert lines[-1] == (
+        f"[1,003 files in the project: 0 folders shown with their file counts, and "
+        f"{len(shown)} of the files, the nearest to the top first; list a folder with path, "
+        "or filter with pattern]"
+    )
 
 
 def test_list_files_does_not_follow_directory_symlinks(tree: Path, tmp_path_factory) -> None:
@@ -224,7 +231,32 @@ def test_read_crlf_and_no_trailing_newline(tmp_path: Path) -> None:
 def test_read_minified_single_line_is_cut(tmp_path: Path) -> None:
     write(tmp_path, "min.js", "a" * 100_000)
     out = read_file(Workspace(tmp_path), "min.js", budget=5_000)
-    assert len(out) < 5_200 and "more characters]" in out
+    assert len(out) < 5_200
+    assert out.splitlines()[-1] == (
+        "[line 1 is cut: it has 100,000 characters and columns 1-4,400 are shown. "
+        "Read on with start_line=1 and start_column=4401]"
+    )
+
+
+def test_read_file_pages_through_a_long_line_to_its_end(tmp_path: Path) -> None:
+    line = "".join(f"<{i:05}>" for i in range(6_000))  # 42,000 characters, every window distinct
+    write(tmp_path, "min.js", f"first\n{line}\nlast\n")
+    ws = Workspace(tmp_path)
+    pieces: list[str] = []
+    column: int | None = None
+    for _ in range(50):
+        out = read_file(ws, "min.js", 2, 2, start_column=column, budget=10_000)
+        numbered = [row for row in out.splitlines() if row.startswith("2\t")]
+        pieces.append(numbered[0].removeprefix("2\t"))
+        found = re.search(r"start_column=(\d+)\]$", out)
+        if found is None:
+            break
+        column = int(found.group(1))
+    assert "".join(pieces) == line  # nothing lost and nothing repeated between windows
+    assert len(pieces) > 2
+    assert "line 2 from column" in read_file(ws, "min.js", 2, 2, start_column=41_001)
+    with pytest.raises(Exception, match="line 2 has 42,000 characters; start_column 42001"):
+        read_file(ws, "min.js", 2, start_column=42_001)
 
 
 def test_read_range_errors(tmp_path: Path) -> None:
@@ -233,6 +265,9 @@ def test_read_range_errors(tmp_path: Path) -> None:
     ws = Workspace(tmp_path)
     with pytest.raises(Exception, match="has 2 lines; start_line 9 is past the end"):
         read_file(ws, "a.txt", 9)
+    write(tmp_path, "one.txt", "only\n")
+    with pytest.raises(Exception, match="has 1 line; start_line 3 is past the end"):
+        read_file(ws, "one.txt", 3)
     with pytest.raises(Exception, match="end_line >= start_line"):
         read_file(ws, "a.txt", 2, 1)
     assert read_file(ws, "empty.txt") == "empty.txt: empty file"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from kimitui.tools import Toolbox, Workspace
+from kimitui.tools import SandboxError, Toolbox, Workspace
 from kimitui.tools.search import search
 
 
@@ -45,6 +47,12 @@ def need_ripgrep() -> None:
     pytest.skip("no ripgrep wheel for this platform, and rg is not installed")
 
 
+def without_rg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PATH without ripgrep, as on a machine that lacks it: the Python engine runs."""
+    monkeypatch.setenv("PATH", os.pathsep.join(["/usr/bin", "/bin"]))
+    assert shutil.which("rg") is None
+
+
 def py(ws: Workspace, pattern: str, **kw) -> str:
     return search(ws, pattern, use_ripgrep=False, **kw)
 
@@ -52,8 +60,8 @@ def py(ws: Workspace, pattern: str, **kw) -> str:
 def test_format_and_skips(project: Path) -> None:
     out = py(Workspace(project), r"price_with_tax")
     assert out.splitlines() == [
-        "README.md:1: Call price_with_tax() to add tax.",
-        "src/app.py:3: def price_with_tax(p):",
+        "README.md:1:Call price_with_tax() to add tax.",
+        "src/app.py:3:def price_with_tax(p):",
         "[2 matching lines in 2 files]",
     ]
     assert "sk-secret" not in out
@@ -62,17 +70,17 @@ def test_format_and_skips(project: Path) -> None:
 def test_regex_ignore_case_glob_and_path(project: Path) -> None:
     ws = Workspace(project)
     assert py(ws, r"\btax\b", ignore_case=True, glob="*.py").splitlines()[:-1] == [
-        "src/logic.py:2:     return p * 0.9  # TAX free",
+        "src/logic.py:2:    return p * 0.9  # TAX free",
     ]
     assert py(ws, r"^def \w+", path="src").splitlines()[:-1] == [
-        "src/app.py:3: def price_with_tax(p):",
-        "src/logic.py:1: def apply_discount(p):",
+        "src/app.py:3:def price_with_tax(p):",
+        "src/logic.py:1:def apply_discount(p):",
     ]
     assert py(ws, r"return", path="src/logic.py").startswith("src/logic.py:2:")
     # \A anchors at each line start, as in ripgrep; the whole-file prefilter must not hide it
     assert py(ws, r"\Adef").splitlines()[:-1] == [
-        "src/app.py:3: def price_with_tax(p):",
-        "src/logic.py:1: def apply_discount(p):",
+        "src/app.py:3:def price_with_tax(p):",
+        "src/logic.py:1:def apply_discount(p):",
     ]
 
 
@@ -85,9 +93,16 @@ def test_no_matches_and_bad_regex(project: Path) -> None:
         py(ws, "x", path="../")
 
 
-def test_searching_a_secret_file_directly_finds_nothing(project: Path) -> None:
-    out = py(Workspace(project), "sk-secret", path=".env")
-    assert out == "no matches for 'sk-secret'"
+@pytest.mark.parametrize("use_ripgrep", [False, True])
+def test_searching_a_secret_file_directly_says_it_is_withheld(
+    project: Path, use_ripgrep: bool
+) -> None:
+    if use_ripgrep:
+        need_ripgrep()
+    for path in (".env", ".ENV"):
+        with pytest.raises(SandboxError, match=f"'{re.escape(path)}' is withheld") as caught:
+            search(Workspace(project), "sk-secret", path=path, use_ripgrep=use_ripgrep)
+        assert "sk-secret" not in str(caught.value)
 
 
 @pytest.mark.parametrize("use_ripgrep", [False, True])
@@ -114,16 +129,19 @@ def test_cap_reports_count_left_out(tmp_path: Path) -> None:
     out = search(Workspace(tmp_path), "hit", use_ripgrep=False, limit=200)
     lines = out.splitlines()
     assert len(lines) == 201
-    assert lines[0].startswith("long.txt:1: hit yyy") and lines[0].endswith("[704 more characters]")
+    assert lines[0] == (
+        "long.txt:1:hit " + "y" * 236 + " [long line: 1,004 characters; columns 1-240 shown; "
+        "the match starts at column 1]"
+    )
     assert lines[-1] == (
-        "[200 of 251 matching lines shown (2 files); 51 more not shown; narrow with path, "
-        "glob or a more specific pattern]"
+        "[200 of 251 matching lines shown, from 2 of 2 files; 51 more not shown; narrow with "
+        "path, glob or a more specific pattern]"
     )
 
 
 async def test_search_through_toolbox(project: Path) -> None:
     result = await Toolbox(Workspace(project)).call("c", "search", {"pattern": "discount"})
-    assert result.ok and result.output.startswith("src/logic.py:1: def apply_discount(p):")
+    assert result.ok and result.output.startswith("src/logic.py:1:def apply_discount(p):")
     bad = await Toolbox(Workspace(project)).call("c", "search", {"pattern": "("})
     assert not bad.ok and bad.output.startswith("error: invalid regular expression")
 

@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
+from kimitui.tools.eol import conform, to_lf
 from kimitui.tools.limits import cap_text
 from kimitui.tools.linediff import line_matcher
 from kimitui.tools.workspace import SandboxError
@@ -245,37 +247,90 @@ def find_occurrences(text: str, needle: str) -> list[int]:
 
 
 def replace_exact(text: str, old: str, new: str, *, replace_all: bool, path: str) -> str:
-    """Apply edit_file's replacement or raise :class:`EditError` saying how to retry."""
+    """Apply edit_file's replacement or raise :class:`EditError` saying how to retry.
+
+    Matching is on the text as the model sees it (LF endings: read_file never
+    shows a "\\r"), and the result is conformed to the file's own line
+    endings, BOM and final newline, so a one-line insertion into a CRLF file
+    gets CRLF like its neighbours.
+    """
     if old == "":
         raise EditError(
             "old_string is empty; copy the exact text to replace from the file "
             "(to create or overwrite a whole file use write_file)"
         )
-    if old == new:
+    base, old_lf, new_lf = to_lf(text), to_lf(old), to_lf(new)
+    if old_lf == new_lf:
         raise EditError("old_string and new_string are identical; nothing would change")
-    hits = find_occurrences(text, old)
-    if not hits and "\r\n" in text and "\r\n" not in old and "\n" in old:
-        # The model sees lines without their CR; match CRLF files line-wise.
-        return replace_exact(
-            text,
-            old.replace("\n", "\r\n"),
-            new.replace("\n", "\r\n"),
-            replace_all=replace_all,
-            path=path,
-        )
+    hits = find_occurrences(base, old_lf)
     if not hits:
-        raise EditError(
-            f"old_string was not found in {path} (0 matches). Read the file again and copy "
-            "the exact text, including whitespace and indentation."
-        )
+        raise EditError(no_match_message(base, old_lf, path))
     if len(hits) > 1 and not replace_all:
-        lines = ", ".join(str(_line_of(text, h)) for h in hits[:20])
+        lines = ", ".join(str(_line_of(base, h)) for h in hits[:20])
         more = f" and {len(hits) - 20} more" if len(hits) > 20 else ""
         raise EditError(
             f"old_string matches {len(hits)} times in {path} (starting at lines {lines}{more}); "
             "include more surrounding lines so it matches once, or set replace_all=true"
         )
-    return text.replace(old, new) if replace_all else text.replace(old, new, 1)
+    result = base.replace(old_lf, new_lf, -1 if replace_all else 1)
+    return conform(text, result)
+
+
+# A read_file line as copied with its prefix: the line number, then a tab.
+_NUMBER_PREFIX = re.compile(r"^ *\d+\t", re.MULTILINE)
+HINT_MAX_CHARS = 20_000  # longer old_strings get the plain message
+
+
+def no_match_message(text: str, old: str, path: str) -> str:
+    """The 0-match error, naming the usual cause when it can be seen."""
+    plain = (
+        f"old_string was not found in {path} (0 matches). Read the file again and copy "
+        "the exact text, including whitespace and indentation."
+    )
+    if len(old) > HINT_MAX_CHARS:
+        return plain
+    return _prefix_hint(text, old, path) or _whitespace_hint(text, old, path) or plain
+
+
+def _prefix_hint(text: str, old: str, path: str) -> str:
+    lines = [line for line in old.split("\n") if line.strip()]
+    numbered = sum(1 for line in lines if _NUMBER_PREFIX.match(line))
+    if not lines or numbered < max(1, (len(lines) + 1) // 2):
+        return ""
+    first = _NUMBER_PREFIX.match(lines[0])
+    example = repr(first.group(0)) if first else "'12\\t'"
+    stripped = _NUMBER_PREFIX.sub("", old)
+    count = len(find_occurrences(text, stripped)) if stripped else 0
+    found = (
+        f" Without those prefixes it matches {count} time{'s' if count != 1 else ''}."
+        if count
+        else ""
+    )
+    return (
+        f"old_string was not found in {path} (0 matches): its lines start with a line "
+        f"number and a tab (e.g. {example}) copied from read_file's output. Those numbers "
+        f"are not part of the file; send only the text after the tab.{found}"
+    )
+
+
+def _whitespace_hint(text: str, old: str, path: str) -> str:
+    parts = re.split(r"([ \t]+)", old)
+    loose = "".join("[ \t]*" if i % 2 else re.escape(p) for i, p in enumerate(parts))
+    match = re.search(loose, text)
+    if match is None:
+        return ""
+    found = match.group(0)
+    if "\t" in found and "\t" not in old:
+        how = "the file has tabs where old_string has spaces"
+    elif "\t" in old and "\t" not in found:
+        how = "the file has spaces where old_string has tabs"
+    else:
+        how = "the spaces or tabs differ"
+    return (
+        f"old_string was not found in {path} (0 matches), but it matches at line "
+        f"{_line_of(text, match.start())} when spaces and tabs are ignored: {how}. "
+        "Copy the whitespace exactly as read_file shows it (a tab is one tab character)."
+    )
 
 
 # -- proposals and decisions ------------------------------------------------

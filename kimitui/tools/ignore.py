@@ -46,7 +46,16 @@ BUILTIN_DIRS = frozenset(
     }
 )
 BUILTIN_DIR_GLOBS = ("*.egg-info",)
-BUILTIN_FILE_GLOBS = ("*.pyc", "*.pyo", "*.so", ".DS_Store", ".coverage", "*.kimitui-tmp")
+# ".git" as a file: a submodule's or worktree's pointer to its repository
+BUILTIN_FILE_GLOBS = (
+    "*.pyc",
+    "*.pyo",
+    "*.so",
+    ".DS_Store",
+    ".coverage",
+    "*.kimitui-tmp",
+    ".git",
+)
 
 Level = tuple[str, pathspec.GitIgnoreSpec]  # (folder prefix like "src/", rules)
 
@@ -72,6 +81,14 @@ def git_ignored(rel: str, is_dir: bool, levels: list[Level]) -> bool:
         if result.include is not None:
             return bool(result.include)
     return False
+
+
+def named_builtins(start_rel: str) -> frozenset[str]:
+    """Built-in ignored names in a path the model named: inside ``node_modules`` the
+    nested ``node_modules`` folders are the packages, so they are not skipped."""
+    if start_rel in ("", "."):
+        return frozenset()
+    return frozenset(p for p in start_rel.split("/") if builtin_ignored(p, True))
 
 
 class IgnoreRules:
@@ -100,29 +117,70 @@ class IgnoreRules:
             levels.append((rel_dir + "/", pathspec.GitIgnoreSpec.from_lines(lines)))
         return levels
 
-    def is_ignored(self, rel: str, is_dir: bool) -> bool:
-        """Whether ``rel`` or any folder above it is ignored."""
+    def named_levels(self, start_rel: str) -> list[Level]:
+        """Rules in force inside ``start_rel``, a folder the model named on purpose.
+
+        A folder that is itself ignored (``docs/_build``, ``.venv``) is searched
+        when named: the rules that ignore it or a folder above it are dropped,
+        since they would match everything inside it; rules that match files in
+        it on their own (``*.pyc``) stay.
+        """
+        start_rel = "" if start_rel in ("", ".") else start_rel.strip("/")
+        levels = self.levels_for(start_rel)
+        if not start_rel:
+            return levels
+        target = start_rel + "/"
+        out: list[Level] = []
+        for prefix, spec in levels:
+            if target.startswith(prefix) and any(
+                p.match_file(target[len(prefix) :]) for p in spec.patterns
+            ):
+                kept = [p for p in spec.patterns if not p.match_file(target[len(prefix) :])]
+                spec = pathspec.GitIgnoreSpec(kept)
+            out.append((prefix, spec))
+        return out
+
+    def is_ignored(self, rel: str, is_dir: bool, below: str = "") -> bool:
+        """Whether ``rel`` or any folder above it is ignored.
+
+        With ``below`` (a folder or file the model named on purpose), only the
+        parts of ``rel`` deeper than ``below`` count, judged as :meth:`iter_files`
+        judges them under a named folder: naming an ignored folder searches it,
+        while junk inside it (``__pycache__``) stays out.
+        """
+        below = "" if below in ("", ".") else below.strip("/")
         parts = rel.split("/")
-        for depth in range(1, len(parts) + 1):
+        skip = len(below.split("/")) if below else 0
+        allow = named_builtins(below)
+        base = self.levels_for(below) if below else []
+        named = self.named_levels(below) if below else []
+        for depth in range(skip + 1, len(parts) + 1):
             sub = "/".join(parts[:depth])
             sub_is_dir = is_dir or depth < len(parts)
             parent = "/".join(parts[: depth - 1])
-            if builtin_ignored(parts[depth - 1], sub_is_dir):
+            name = parts[depth - 1]
+            if builtin_ignored(name, sub_is_dir) and name not in allow:
                 return True
             if sub_is_dir and (self.root / sub / "pyvenv.cfg").exists():
                 return True  # a virtualenv under any name
-            if git_ignored(sub, sub_is_dir, self.levels_for(parent)):
+            levels = self.levels_for(parent)
+            if below:
+                levels = named + levels[len(base) :]
+            if git_ignored(sub, sub_is_dir, levels):
                 return True
         return False
 
     def iter_files(self, start_rel: str = ".") -> Iterator[str]:
         """Relative posix paths of the non-ignored files under ``start_rel`` (unordered).
 
+        ``start_rel`` itself may be ignored (see :meth:`named_levels`).
         Symlinked folders are not entered (loops, and links leading out of the
-        project); symlinked files are listed and checked when read.
+        project); symlinked files are listed and checked when read. Only
+        regular files are listed: never FIFOs, sockets or devices.
         """
-        start_rel = "" if start_rel in ("", ".") else start_rel.rstrip("/")
-        stack: list[tuple[str, list[Level]]] = [(start_rel, self.levels_for(start_rel))]
+        start_rel = "" if start_rel in ("", ".") else start_rel.strip("/")
+        allow = named_builtins(start_rel)
+        stack: list[tuple[str, list[Level]]] = [(start_rel, self.named_levels(start_rel))]
         while stack:
             rel_dir, levels = stack.pop()
             prefix = rel_dir + "/" if rel_dir else ""
@@ -134,10 +192,10 @@ class IgnoreRules:
             names = {e.name for e in entries}
             if "pyvenv.cfg" in names and rel_dir != start_rel:
                 continue  # a virtualenv under any name
-            if ".gitignore" in names and rel_dir:
+            if ".gitignore" in names and rel_dir and rel_dir != start_rel:
                 lines = _load(self.root / prefix / ".gitignore")
                 levels = [*levels, (prefix, pathspec.GitIgnoreSpec.from_lines(lines))]
-            yield from self._scan(entries, prefix, levels, stack)
+            yield from self._scan(entries, prefix, levels, stack, allow)
 
     def _scan(
         self,
@@ -145,6 +203,7 @@ class IgnoreRules:
         prefix: str,
         levels: list[Level],
         stack: list[tuple[str, list[Level]]],
+        allow: frozenset[str] = frozenset(),
     ) -> Iterator[str]:
         for entry in entries:
             try:
@@ -152,7 +211,9 @@ class IgnoreRules:
                 is_file = not is_dir and entry.is_file()
             except OSError:
                 continue
-            if not (is_dir or is_file) or builtin_ignored(entry.name, is_dir):
+            if not (is_dir or is_file):
+                continue
+            if builtin_ignored(entry.name, is_dir) and entry.name not in allow:
                 continue
             rel = prefix + entry.name
             if git_ignored(rel, is_dir, levels):

@@ -12,6 +12,7 @@ import copy
 import json
 import logging
 import re
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from kimitui.sandbox import Sandbox
 from kimitui.tools import files, search
 from kimitui.tools.edits import EditError, ProposedEdit, make_edit, replace_exact
+from kimitui.tools.eol import conform
 from kimitui.tools.errors import ToolError
 from kimitui.tools.limits import DEFAULT_MAX_OUTPUT_CHARS, cap_text
 from kimitui.tools.testrun import RunApprover, TestRunner
@@ -51,41 +53,54 @@ def _p(type_: str, description: str, **extra: Any) -> dict:
 
 PATH = _p("string", "Path relative to the project root.")
 
+GLOB_RULES = (
+    "Matched relative to path: *.py (a name at any depth), pkg/*.py, tests/**/test_*.py, "
+    "*.{py,md}; a leading ./ means directly in path."
+)
+
 # Short, literal descriptions: vague ones make models invent arguments.
 SCHEMAS: list[dict] = [
     _fn(
         "list_files",
-        "List project files, sorted. Skips .gitignore'd files, .git, virtualenvs, "
-        "node_modules and build output. At most 1000 entries.",
+        "List project files. Skips .gitignore'd files, .git, virtualenvs, node_modules and "
+        "build output unless path names them. A big tree shows its folders with file counts, "
+        "then the files that fit; the last line gives the total.",
         {
             "path": _p("string", "Folder to list, relative to the project root. Default: all."),
-            "pattern": _p("string", "Glob the path must match, e.g. *.py or src/**/*.ts."),
+            "pattern": _p("string", "Glob the file path must match. " + GLOB_RULES),
         },
         [],
     ),
     _fn(
         "read_file",
         "Read a text file as numbered lines (number, tab, text). Long files come in "
-        "parts; use start_line and end_line to read more.",
+        "parts; use start_line and end_line to read more. The header names CRLF line "
+        "endings, a BOM or a missing final newline.",
         {
             "path": PATH,
             "start_line": _p("integer", "First line to read, 1-based. Default: 1."),
             "end_line": _p("integer", "Last line to read, inclusive. Default: as many as fit."),
+            "start_column": _p(
+                "integer",
+                "Start start_line at this character, 1-based, to read on in a line too long "
+                "to show whole. Default: 1.",
+            ),
         },
         ["path"],
     ),
     _fn(
         "write_file",
-        "Create a file, or replace a file's whole content. The user reviews the change "
-        "before it is written. Prefer edit_file for changes to existing files.",
+        "Create a file, or replace a file's whole content; the user reviews it first. "
+        "Prefer edit_file for existing files. An existing file keeps its line endings, BOM "
+        "and final newline (or lack of one).",
         {"path": PATH, "content": _p("string", "The complete new file content.")},
         ["path", "content"],
     ),
     _fn(
         "edit_file",
-        "Replace exact text in a file. old_string must match exactly once (copy it from "
-        "read_file without the line numbers) unless replace_all is true. The user reviews "
-        "the change before it is written.",
+        "Replace exact text in a file; the user reviews it first. old_string must match "
+        "once (copy it from read_file without the line number and tab) unless replace_all "
+        "is true. The file keeps its line endings, BOM and final newline.",
         {
             "path": PATH,
             "old_string": _p("string", "Exact text to replace, including indentation."),
@@ -97,11 +112,12 @@ SCHEMAS: list[dict] = [
     _fn(
         "search",
         "Search file contents with a regular expression (Python re syntax). Skips ignored "
-        "files. Returns lines as path:line: text.",
+        "files unless path names them. Returns path:line:text (a long line as a window "
+        "around the match); the last line gives the totals.",
         {
             "pattern": _p("string", "Regular expression to find."),
             "path": _p("string", "File or folder to search in. Default: the whole project."),
-            "glob": _p("string", "Only search files whose path matches this glob, e.g. *.py."),
+            "glob": _p("string", "Only search files whose path matches this glob. " + GLOB_RULES),
             "ignore_case": _p("boolean", "Match case-insensitively. Default: false."),
         },
         ["pattern"],
@@ -210,8 +226,10 @@ class Toolbox:
         test_args: bool = False,
         read_only: bool = False,
         approve_run: RunApprover | None = None,
+        search_timeout: float = search.SEARCH_TIMEOUT,
     ) -> None:
         self.workspace = workspace
+        self.search_timeout = search_timeout
         self.max_output_chars = max_output_chars
         self.sandbox = sandbox or Sandbox()
         self.tests = TestRunner(
@@ -261,11 +279,22 @@ class Toolbox:
     async def _list_files(
         self, call_id: str, path: str = ".", pattern: str | None = None
     ) -> ToolResult:
-        text = await asyncio.to_thread(files.list_files, self.workspace, path or ".", pattern)
+        text = await asyncio.to_thread(
+            files.list_files,
+            self.workspace,
+            path or ".",
+            pattern or None,
+            budget=self.max_output_chars,
+        )
         return ToolResult(True, text)
 
     async def _read_file(
-        self, call_id: str, path: str, start_line: int | None = None, end_line: int | None = None
+        self,
+        call_id: str,
+        path: str,
+        start_line: int | None = None,
+        end_line: int | None = None,
+        start_column: int | None = None,
     ) -> ToolResult:
         text = await asyncio.to_thread(
             files.read_file,
@@ -273,15 +302,18 @@ class Toolbox:
             path,
             start_line,
             end_line,
+            start_column=start_column,
             budget=self.max_output_chars,
         )
         return ToolResult(True, text)
 
     async def _write_file(self, call_id: str, path: str, content: str) -> ToolResult:
-        edit = make_edit(
-            self.workspace, call_id=call_id, tool="write_file", path=path, new_text=content
-        )
-        if edit.old_text == content:
+        ws = self.workspace
+        rel = ws.relpath(ws.check_writable(path))
+        # The file's line endings, BOM and final newline survive a whole rewrite.
+        new_text = conform(ws.read_text(rel), content)
+        edit = make_edit(ws, call_id=call_id, tool="write_file", path=rel, new_text=new_text)
+        if edit.old_text == edit.new_text:
             return ToolResult(True, f"{edit.path} already has exactly this content; nothing to do")
         return ToolResult(True, describe_edit(edit), edit)
 
@@ -311,6 +343,12 @@ class Toolbox:
             )
         except EditError as exc:
             raise ToolError(str(exc)) from None
+        if new_text == text:
+            raise ToolError(
+                f"this edit changes nothing in {rel}: it only adds or removes the final "
+                "newline, and edits keep each file's line endings, BOM and final newline "
+                "(or lack of one) as they are"
+            )
         edit = make_edit(
             ws,
             call_id=call_id,
@@ -331,14 +369,26 @@ class Toolbox:
         glob: str | None = None,
         ignore_case: bool = False,
     ) -> ToolResult:
-        text = await asyncio.to_thread(
-            search.search,
-            self.workspace,
-            pattern,
-            path or ".",
-            glob or None,
-            ignore_case=ignore_case,
-        )
+        # The worker thread cannot be killed: it stops at its next check of this flag
+        # (between lines, and inside a regex call within its timeout).
+        cancel = threading.Event()
+        try:
+            text = await asyncio.to_thread(
+                search.search,
+                self.workspace,
+                pattern,
+                path or ".",
+                glob or None,
+                ignore_case=ignore_case,
+                budget=self.max_output_chars,
+                timeout=self.search_timeout,
+                cancel=cancel,
+            )
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        except search.SearchCancelled:
+            raise ToolError("search was cancelled") from None
         return ToolResult(True, text)
 
     async def _run_tests(self, call_id: str, args: list[str] | None = None) -> ToolResult:

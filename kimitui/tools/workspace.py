@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -33,9 +34,10 @@ SECRET_PATTERNS: tuple[str, ...] = (
     ".pypirc",
     ".npmrc",
     ".git-credentials",
-    # remote URLs in .git/config can carry access tokens
-    ".git/config",
 )
+# Any folder named .git, at any depth (nested repositories, submodules under
+# .git/modules/*): remote URLs in their config files can carry access tokens.
+GIT_DIR = ".git"
 
 # Shown to the model when a file is withheld, so it can tell the user exactly
 # what to change. The config file is owned by the CLI; this names its key.
@@ -51,7 +53,34 @@ class SandboxError(Exception):
 
 
 def _spec(patterns: Sequence[str]) -> pathspec.GitIgnoreSpec:
-    return pathspec.GitIgnoreSpec.from_lines(list(patterns))
+    # Case-folded on every OS: on a case-insensitive disk `.ENV` opens `.env`, and
+    # on any disk `SERVER.PEM` holds a key as surely as `server.pem` does.
+    return pathspec.GitIgnoreSpec.from_lines([p.casefold() for p in patterns])
+
+
+def special_kind(mode: int) -> str | None:
+    """What a non-regular, non-folder file is ("FIFO", ...), None for files and folders.
+
+    Opening a FIFO blocks until someone writes to it, and a device can stream
+    forever: no tool ever opens one.
+    """
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def special_file(path: Path) -> str | None:
+    """:func:`special_kind` of ``path`` after following links; None if it does not exist."""
+    try:
+        return special_kind(path.stat().st_mode)
+    except (OSError, ValueError):
+        return None
 
 
 class Workspace:
@@ -107,14 +136,17 @@ class Workspace:
         """True when ``rel`` (posix, relative) is withheld from the model."""
         if rel in ("", "."):
             return False
-        return self._secret.match_file(rel) and not self._allow.match_file(rel)
+        folded = rel.casefold()
+        if GIT_DIR in PurePosixPath(folded).parts:
+            return True  # never unlocked by allow_read: tokens live in .git/config
+        return self._secret.match_file(folded) and not self._allow.match_file(folded)
 
     def is_write_denied(self, rel: str) -> bool:
         """True when ``rel`` matches ``[tools] deny_write``."""
-        return self._deny_write.match_file(rel)
+        return self._deny_write.match_file(rel.casefold())
 
-    def check_readable(self, rel: str) -> Path:
-        path = self.resolve(rel)
+    def _check_not_secret(self, rel: str, path: Path) -> str:
+        """``path``'s relative name; raises when it or the name the model used is withheld."""
         real = self.relpath(path)
         # Check the name the model used as well as the link target: a link
         # named `.env` or a link pointing at `.env` are both withheld.
@@ -124,6 +156,13 @@ class Workspace:
                 f"{real!r} is withheld: it is a file that commonly holds secrets, so its "
                 "contents are never sent to the model. " + ALLOW_READ_HINT.format(path=real)
             )
+        return real
+
+    def check_readable(self, rel: str) -> Path:
+        path = self.resolve(rel)
+        real = self._check_not_secret(rel, path)
+        if kind := special_file(path):
+            raise SandboxError(f"{real!r} is a {kind}, not a regular file; it is never read")
         return path
 
     def check_writable(self, rel: str) -> Path:
@@ -131,15 +170,20 @@ class Workspace:
         real = self.relpath(path)
         if real == ".":
             raise SandboxError("cannot write the project folder itself; name a file inside it")
-        if any(part.casefold() == ".git" for part in PurePosixPath(real).parts):
+        if any(part.casefold() == GIT_DIR for part in PurePosixPath(real).parts):
             raise SandboxError(f"{real!r} is inside .git/, which is never writable")
-        if self._deny_write.match_file(real):
+        # A withheld file is refused with the read message: writing it would show
+        # its old content in the review diff, and "unchanged" answers are an oracle.
+        self._check_not_secret(rel, path)
+        if self.is_write_denied(real):
             raise SandboxError(
                 f"{real!r} is protected by `deny_write` under `[tools]` in the kimitui "
                 "config and can never be written"
             )
         if path.is_dir():
             raise SandboxError(f"{real!r} is a folder; name a file")
+        if kind := special_file(path):
+            raise SandboxError(f"{real!r} is a {kind}, not a regular file; it is never written")
         return path
 
     # -- disk ------------------------------------------------------------
@@ -152,6 +196,8 @@ class Workspace:
         bytes that are not UTF-8.
         """
         path = self.resolve(rel)
+        if kind := special_file(path):
+            raise SandboxError(f"{self.relpath(path)!r} is a {kind}, not a regular file")
         try:
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
