@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from kimitui.core.safetext import safe
+
 
 class WaitOrStopScreen(ModalScreen[bool]):
     """The server asks for a long wait before the next attempt: wait, or stop the run."""
@@ -32,7 +34,7 @@ class WaitOrStopScreen(ModalScreen[bool]):
                 id="wait-title",
                 markup=False,
             )
-            yield Static(self.reason, id="wait-reason", markup=False)
+            yield Static(safe(self.reason), id="wait-reason", markup=False)
             with Horizontal(id="wait-buttons"):
                 yield Button(f"Wait {self.wait_s:.0f} s (w)", id="wait", variant="primary")
                 yield Button("Stop the run (s)", id="stop", variant="error")
