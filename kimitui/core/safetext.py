@@ -97,7 +97,9 @@ def json_safe(dumped: str) -> str:
     Outside strings JSON text is plain ASCII, so every character matched here
     is inside a string, where a ``\\uXXXX`` escape stands for exactly that
     character: ``json.loads`` gives back the same value, lone surrogates
-    included, and the text encodes to UTF-8 without error.
+    included, and the text encodes to UTF-8 without error. (As with
+    ``ensure_ascii=True``, a high and a low surrogate that stand next to each
+    other read back as the one character they make: JSON cannot tell them apart.)
     """
     if _UNSAFE_JSON.search(dumped) is None:
         return dumped
