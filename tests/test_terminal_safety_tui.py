@@ -132,7 +132,10 @@ async def test_model_text_and_tool_output_are_shown_not_obeyed(tmp_path: Path) -
     turns = [
         Turn(
             reasoning=f"thinking {CLEAR} {OSC_TITLE}\tand\rmore",
-            tool_calls=(call("read_file", {"path": "evil.txt"}), call("read_file", {"path": OSC52})),
+            tool_calls=(
+                call("read_file", {"path": "evil.txt"}),
+                call("read_file", {"path": OSC52}),
+            ),
         ),
         Turn(reasoning=f"done {CLEAR}", content=f"answer {CLEAR} {LINK} [/] \u202eevil"),
     ]
