@@ -1,4 +1,11 @@
-"""Headless front end: one readable line per event, or JSONL with --json."""
+"""Headless front end: one readable line per event, or JSONL with --json.
+
+Both are written to a terminal as often as to a pipe, and carry text from the
+model, the files and the server: a readable line has its controls escaped
+(:func:`~kimitui.core.safetext.safe`), a JSON line has every character a
+terminal or an encoder must not see as a ``\\u`` escape, so it still parses to
+exactly the event.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from typing import TextIO
 
 from kimitui.core import events as ev
 from kimitui.core.loop import Agent
+from kimitui.core.safetext import json_safe, safe
 
 EXIT_CODES = {
     "finished": 0,
@@ -41,16 +49,21 @@ class HeadlessRenderer:
             return
         if isinstance(event, ev.StepStarted):
             self.step = event.n
-        line = (
-            json.dumps(event.to_dict(), ensure_ascii=False)
-            if self.json_mode
-            else self.format(event)
-        )
+        line = self.json_line(event) if self.json_mode else self.format(event)
         if line is not None:
             self.out.write(line + "\n")
             self.out.flush()
 
+    @staticmethod
+    def json_line(event: ev.Event) -> str:
+        return json_safe(json.dumps(event.to_dict(), ensure_ascii=False))
+
     def format(self, event: ev.Event) -> str | None:
+        """The event as readable text with its controls escaped, or None if not shown."""
+        line = self._format(event)
+        return None if line is None else safe(line)
+
+    def _format(self, event: ev.Event) -> str | None:
         prefix = f"[step {self.step}]"
         match event:
             case ev.SessionStarted():

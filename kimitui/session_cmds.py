@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from kimitui.core.catalog import SessionSummary, find_session, summaries
+from kimitui.core.safetext import safe_line
 from kimitui.core.transcript import SessionError, load_transcript
 
 COMMANDS = ("sessions", "export")
@@ -76,7 +77,7 @@ def format_table(summaries: list[SessionSummary]) -> str:
 
 def _row(s: SessionSummary) -> tuple[str, ...]:
     cost = "—" if s.cost is None else f"{s.cost:.4f}"
-    return (
+    cells = (
         s.id,
         Path(s.project).name,
         s.started_local,
@@ -86,6 +87,7 @@ def _row(s: SessionSummary) -> tuple[str, ...]:
         s.ended,
         s.task_within(TASK_WIDTH),
     )
+    return tuple(safe_line(cell) for cell in cells)  # printed to a terminal
 
 
 def export_command(args: argparse.Namespace) -> int:

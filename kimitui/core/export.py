@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kimitui.core.catalog import summarize
+from kimitui.core.safetext import json_safe, safe
 from kimitui.core.transcript import Transcript, latest_messages
 
 Event = dict[str, Any]
@@ -28,7 +29,8 @@ def export_json(transcript: Transcript) -> str:
         "records": transcript.records,
         "problems": transcript.problems,
     }
-    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    # Often printed to a terminal: controls as JSON escapes, so it parses to the same records.
+    return json_safe(json.dumps(doc, ensure_ascii=False, indent=2)) + "\n"
 
 
 def fence(text: str, lang: str = "") -> str:
@@ -53,7 +55,8 @@ def export_markdown(transcript: Transcript) -> str:
         f"- ended: {summary.ended}",
     ]
     body = [block for record in transcript.records for block in _record_blocks(record)]
-    return "\n\n".join(["\n".join(head), *body, _totals(transcript)]) + "\n"
+    # Often printed to a terminal: controls from the model or the files shown as escapes.
+    return safe("\n\n".join(["\n".join(head), *body, _totals(transcript)]) + "\n")
 
 
 def _record_blocks(record: dict[str, Any]) -> Iterator[str]:

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 from kimitui import __version__
 from kimitui.core import events as ev
 from kimitui.core.resume import restore
+from kimitui.core.safetext import json_safe
 from kimitui.core.statedir import FILE_MODE, make_private_dirs, project_folder
 from kimitui.core.transcript import Message, Transcript
 
@@ -77,7 +78,8 @@ class TranscriptFile:
     def write(self, kind: str, **fields: Any) -> None:
         record = {"kind": kind, "t": round(time.time(), 3), **fields}
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-        self._write_bytes(line.encode() + b"\n")
+        # A lone surrogate (a file name that is not UTF-8) would not encode: JSON-escaped.
+        self._write_bytes(json_safe(line).encode() + b"\n")
 
     def _write_bytes(self, data: bytes) -> None:
         if self._fd is None:

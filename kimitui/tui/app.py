@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.filter import LineFilter
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.timer import Timer
@@ -51,8 +52,9 @@ from kimitui.tui.messages import (
 from kimitui.tui.meter import BudgetMeter
 from kimitui.tui.preview import FilePreviewScreen
 from kimitui.tui.review import ReviewScreen
+from kimitui.tui.safety import ControlFilter, plain
 from kimitui.tui.statusbar import StatusBar
-from kimitui.tui.textview import Block, TextView
+from kimitui.tui.textview import Block, TextView, shown
 from kimitui.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, LoadedThemes, load_themes
 from kimitui.tui.toolpane import ToolDetailScreen, ToolPane, ToolRecord
 from kimitui.tui.tree import LEGEND, ProjectTree
@@ -143,6 +145,7 @@ class KimiApp(App[int]):
         self._watch_stop = asyncio.Event()
         self._review: ReviewScreen | None = None
         self._run_asked: str | None = None  # call id of the run being asked about
+        self._control_filter = ControlFilter()
         self._bindings_shown: tuple[object, ...] = ()
         # Every applied edit is journaled, so `u` can take it back.
         self.journal = journal or Journal.for_session(agent.client.session_id, agent.project)
@@ -196,6 +199,10 @@ class KimiApp(App[int]):
         if self.first_task or self.continue_run:
             self._start_run(self.first_task)
 
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        # The backstop behind the widgets' own escaping: no control reaches the terminal.
+        return [*super().get_line_filters(), self._control_filter]
+
     # -- themes ------------------------------------------------------------
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -231,7 +238,7 @@ class KimiApp(App[int]):
 
     def _titles(self) -> None:
         tree = self.query_one(ProjectTree)
-        tree.border_title = self.project_name
+        tree.border_title = plain(self.project_name)  # a folder name, not markup
         self.meter.border_title = "budget"
         self.reasoning.border_title = "thinking"
         self.tools.border_title = "tool calls (enter: details)"
@@ -449,7 +456,7 @@ class KimiApp(App[int]):
             self.transcript.replace(self._step_block, text)
             self._summarise_step()
         view = self.reasoning
-        if view.blocks and view.blocks[-1].text != text:
+        if view.blocks and view.blocks[-1].text != shown(text):
             view.replace(view.blocks[-1], text)
 
     def _summarise_step(self) -> None:
@@ -536,7 +543,7 @@ class KimiApp(App[int]):
 
     def _last_notice_is(self, text: str) -> bool:
         blocks = self.transcript.blocks
-        return bool(blocks) and blocks[-1].text == text
+        return bool(blocks) and blocks[-1].text == shown(text)
 
     # -- state, footer, placeholder ------------------------------------------
 

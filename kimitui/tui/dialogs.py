@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from kimitui.core.safetext import safe
 from kimitui.tools.testrun import RunRequest
 
 REFUSED = "the user declined to run it without a sandbox"
@@ -36,7 +37,7 @@ class WaitOrStopScreen(ModalScreen[bool]):
                 id="wait-title",
                 markup=False,
             )
-            yield Static(self.reason, id="wait-reason", markup=False)
+            yield Static(safe(self.reason), id="wait-reason", markup=False)
             with Horizontal(id="wait-buttons"):
                 yield Button(f"Wait {self.wait_s:.0f} s (w)", id="wait", variant="primary")
                 yield Button("Stop the run (s)", id="stop", variant="error")
@@ -69,9 +70,9 @@ class RunApprovalScreen(ModalScreen[str | None]):
                 id="run-title",
                 markup=False,
             )
-            yield Static(f"$ {command}", id="run-command", markup=False)
+            yield Static(safe(f"$ {command}"), id="run-command", markup=False)
             yield Static(
-                f"in {self.request.cwd}\nIt could change any file you can. "
+                f"in {safe(self.request.cwd)}\nIt could change any file you can. "
                 "`kimitui doctor` says why there is no sandbox.",
                 id="run-where",
                 markup=False,

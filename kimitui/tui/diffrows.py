@@ -22,6 +22,7 @@ from pygments.util import ClassNotFound
 from rich.style import Style
 from rich.syntax import Syntax
 
+from kimitui.core.safetext import safe_line
 from kimitui.tools.edits import NO_NEWLINE, Hunk
 
 HEADER, CONTEXT, REMOVED, ADDED, MARK = range(5)
@@ -54,11 +55,8 @@ class SplitRow(NamedTuple):
 
 
 def clean(text: str) -> str:
-    """Display-safe text: tabs expanded, control and undecodable characters shown as �."""
-    text = text.expandtabs(TAB)
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+    """Display-safe text: tabs expanded, control and undecodable characters shown escaped."""
+    return safe_line(text.expandtabs(TAB))
 
 
 @lru_cache(maxsize=64)

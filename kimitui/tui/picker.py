@@ -9,11 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from kimitui.core.catalog import SessionSummary
+from kimitui.core.safetext import safe_line
+from kimitui.tui.safety import plain
 from kimitui.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
 
 COLUMNS = ("started", "steps", "tokens", "cost", "ended", "task")
@@ -46,7 +49,11 @@ class SessionPicker(App[str | None]):
 
     def compose(self) -> ComposeResult:
         count = len(self.sessions)
-        yield Static(f"{count} saved session(s) for {self.where}, newest first", id="picker-title")
+        yield Static(
+            f"{count} saved session(s) for {safe_line(self.where)}, newest first",
+            id="picker-title",
+            markup=False,
+        )
         yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
         yield Static(id="picker-detail", markup=False)
         yield Footer(compact=True)
@@ -79,16 +86,18 @@ class SessionPicker(App[str | None]):
             detail.update("")
             return
         detail.update(
-            f"{summary.id}  ·  {summary.project}\n"
-            f"task: {summary.task or '(none yet)'}\n"
+            f"{safe_line(summary.id)}  ·  {safe_line(summary.project)}\n"
+            f"task: {safe_line(summary.task or '(none yet)')}\n"
             f"ended: {_ending(summary.ended)}"
         )
 
 
-def _cells(s: SessionSummary, task_width: int) -> tuple[str, ...]:
+def _cells(s: SessionSummary, task_width: int) -> tuple[Text, ...]:
+    """Plain cells: a saved task is text, never markup (``[/]`` must not crash the table)."""
     cost = "—" if s.cost is None else f"${s.cost:.4f}"
     tokens = f"{s.tokens:,}"
-    return (s.started_local, str(s.steps), tokens, cost, s.ended, s.task_within(task_width))
+    cells = (s.started_local, str(s.steps), tokens, cost, s.ended, s.task_within(task_width))
+    return tuple(plain(cell, cell=True) for cell in cells)
 
 
 def _ending(ended: str) -> str:

@@ -12,6 +12,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from kimitui.core.safetext import safe, safe_line
+
 MAX_BYTES = 512_000
 MAX_LINES = 3000
 
@@ -21,10 +23,11 @@ def load_preview(path: Path) -> str | Syntax:
     try:
         data = path.read_bytes()[: MAX_BYTES + 1]
     except OSError as err:
-        return f"cannot read {path.name}: {err.strerror or err}"
+        return safe_line(f"cannot read {path.name}: {err.strerror or err}")
     if b"\x00" in data[:8192]:
-        return f"{path.name} looks binary; not shown"
-    text = data[:MAX_BYTES].decode("utf-8", "replace")
+        return f"{safe_line(path.name)} looks binary; not shown"
+    # A file may hold escape sequences: they are shown, never sent to the terminal.
+    text = safe(data[:MAX_BYTES].decode("utf-8", "replace"))
     lines = text.splitlines()
     note = ""
     if len(lines) > MAX_LINES or len(data) > MAX_BYTES:
@@ -45,7 +48,7 @@ class FilePreviewScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="preview"):
-            yield Static(self.rel, id="preview-title", markup=False)
+            yield Static(safe_line(self.rel), id="preview-title", markup=False)
             with VerticalScroll(id="preview-body"):
                 yield Static(load_preview(self.path), markup=False)
 

@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
 from kimitui.core.gate import AskGate, Review
+from kimitui.core.safetext import safe, safe_line
 from kimitui.tools.edits import Decision, count_changes
 from kimitui.tools.workspace import Workspace
 from kimitui.tui.diffview import DiffView
@@ -159,7 +160,7 @@ class ReviewScreen(ModalScreen[None]):
             self.set_focus(None)  # no hunk keys without a diff
         refusal = self.query_one("#review-refused", Static)
         refusal.display = refused
-        refusal.update(state.refused)
+        refusal.update(safe(state.refused))
         self._render_title()
         self._render_banner()
         self._render_turn()
@@ -174,7 +175,7 @@ class ReviewScreen(ModalScreen[None]):
         chosen = [h for h in edit.hunks if h.index in self.diff.selected]
         added, removed = count_changes(chosen)
         hunks = f"{len(chosen)}/{len(edit.hunks)} hunks" if not state.refused else "whole file"
-        text = f" review · {edit.path} · {kind} · +{added} {MINUS}{removed} · {hunks}"
+        text = f" review · {safe_line(edit.path)} · {kind} · +{added} {MINUS}{removed} · {hunks}"
         self.query_one("#review-title", Static).update(text)
 
     def _render_banner(self) -> None:
@@ -182,11 +183,10 @@ class ReviewScreen(ModalScreen[None]):
         lines: list[str] = []
         if state is not None:
             if state.message:
-                lines.append(f"! {state.message}")
+                lines.append(f"! {safe(state.message)}")
             if state.original.unread_overwrite:
-                lines.append(
-                    f"! the model replaces {state.original.path} whole without having read it"
-                )
+                path = safe_line(state.original.path)
+                lines.append(f"! the model replaces {path} whole without having read it")
         banner = self.query_one("#review-banner", Static)
         banner.display = bool(lines)
         banner.update("\n".join(lines))
@@ -197,7 +197,7 @@ class ReviewScreen(ModalScreen[None]):
         for item in self.gate.turn_reviews:
             current = self.review is not None and item is self.review
             mark = "▸" if current else MARKS.get(item.status, "·")
-            items.append(f"{mark} {Path(item.edit.path).name}")
+            items.append(f"{mark} {safe_line(Path(item.edit.path).name)}")
         more = self.gate.still_to_come
         if more:
             items.append(f"{more} more coming")
@@ -306,7 +306,7 @@ class ReviewScreen(ModalScreen[None]):
         suffix = os.path.splitext(state.proposal.path)[1]
         content, problem = edit_in_editor(command, text, suffix, suspend)
         if problem:
-            self.app.notify(problem, severity="warning", timeout=6)
+            self.app.notify(safe(problem), severity="warning", timeout=6, markup=False)
         self._edited(text)(content)
 
     def _edited(self, original: str) -> Callable[[str | None], None]:

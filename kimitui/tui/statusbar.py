@@ -6,6 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from kimitui.core.safetext import safe_line
+
 STATE_LABELS: dict[str, str] = {
     "idle": "ready",
     "thinking": "thinking",
@@ -28,7 +30,8 @@ class StatusBar(Horizontal):
         self, project: str, model: str, approval: str, *, sandbox: str, id: str | None = None
     ) -> None:
         super().__init__(id=id)
-        self._head = f" kimitui · {project} · {model}"
+        # The project's folder name and the model's name are not ours to trust.
+        self._head = f" kimitui · {safe_line(project)} · {safe_line(model)}"
         self._sandbox = f"sandbox: {sandbox}"
         self._left = f"{self._head} · approve: {approval} · {self._sandbox}"
 

@@ -8,6 +8,10 @@ width, and appending re-wraps only from the start of its last line, so a
 visible lines are turned into ``Strip``s. A block may be collapsed to a single
 summary line, which is how old steps leave the screen without leaving the
 session.
+
+Text is drawn as plain segments (never markup) and made terminal-safe on its
+way in (:func:`shown`): the model's text and tool output may hold escape
+sequences, which are shown, not obeyed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,16 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from kimitui.core.safetext import safe, safe_line
+
+TAB = "    "  # a tab is four spaces: the same whatever fragment a stream cuts it in
+
+
+def shown(text: str) -> str:
+    """``text`` as the view holds it: controls escaped, tabs as spaces (they take no cells)."""
+    text = safe(text)
+    return text.replace("\t", TAB) if "\t" in text else text
 
 
 def _cells(text: str) -> int:
@@ -77,12 +91,15 @@ class Block:
     _starts: list[int] = field(default_factory=list, repr=False)
     _width: int = field(default=-1, repr=False)
 
+    def __post_init__(self) -> None:
+        self.text = shown(self.text)
+
     @property
     def collapsible(self) -> bool:
         return bool(self.summary)
 
     def full(self) -> str:
-        return self.prefix + self.text
+        return safe_line(self.prefix) + self.text
 
     def line_count(self, width: int) -> int:
         if self.collapsed:
@@ -108,7 +125,7 @@ class Block:
     def line(self, y: int, width: int) -> list[Segment]:
         if self.collapsed:
             marker = "▸ " if self.collapsible else ""
-            text = (marker + self.summary)[: max(width, 1)]
+            text = (marker + safe_line(self.summary))[: max(width, 1)]
             return [Segment(text, self.prefix_style)]
         self._layout(width)
         if y >= len(self._starts):
@@ -118,8 +135,8 @@ class Block:
         end = self._starts[y + 1] if y + 1 < len(self._starts) else len(full)
         text = full[start:end].rstrip("\n")
         if y == 0 and self.prefix:
-            body = text[len(self.prefix) :]
-            return [Segment(self.prefix, self.prefix_style), Segment(body, self.style)]
+            prefix = safe_line(self.prefix)
+            return [Segment(prefix, self.prefix_style), Segment(text[len(prefix) :], self.style)]
         return [Segment(text, self.style)]
 
 
@@ -160,7 +177,7 @@ class TextView(ScrollView, can_focus=True):
 
     def extend(self, block: Block, text: str) -> None:
         """Append streamed text to ``block`` (cheap when it is the last block)."""
-        block.text += text
+        block.text += shown(text)
         if block is not self.blocks[-1]:
             block.invalidate()
             self._changed()
@@ -171,7 +188,7 @@ class TextView(ScrollView, can_focus=True):
         self._changed(tail=tail if not block.collapsed else None)
 
     def replace(self, block: Block, text: str) -> None:
-        block.text = text
+        block.text = shown(text)
         block.invalidate()
         self._changed()
 

@@ -1,4 +1,9 @@
-"""The tool-call pane: one row per call, and a screen with a call in full."""
+"""The tool-call pane: one row per call, and a screen with a call in full.
+
+Tool names and arguments come from the model: every cell is a plain Text
+(a string cell would be parsed as markup, so ``[/]`` would crash the table and
+``[link=...]`` would make a link) with its controls shown as escapes.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from kimitui.core.safetext import safe_line
 from kimitui.tui.messages import ToolRowChosen
+from kimitui.tui.safety import plain
 from kimitui.tui.textview import Block, TextView
 
 Status = Literal["running", "review", "ok", "error"]
@@ -95,20 +102,20 @@ class ToolPane(DataTable):
             self._arg_width = width
             self._build_columns()
 
-    def _cells(self, r: ToolRecord) -> tuple[str | Text, ...]:
-        arg = r.key_argument.replace("\n", " ")
+    def _cells(self, r: ToolRecord) -> tuple[Text, ...]:
+        arg = safe_line(r.key_argument.replace("\n", " "))
         if len(arg) > self._arg_width:
             arg = arg[: self._arg_width - 1] + "…"
         color = getattr(self.app.current_theme, STATUS_COLOR[r.status], None) or ""
         status = Text(STATUS_TEXT[r.status], style=Style.parse(color) if color else "")
         done = r.status in ("ok", "error")
         return (
-            str(r.step),
-            r.name,
-            arg,
+            plain(str(r.step), cell=True),
+            plain(r.name, cell=True),
+            plain(arg, cell=True),
             status,
-            size(len(r.output)) if done else "",
-            f"{r.duration:.1f}s" if done and r.duration is not None else "",
+            plain(size(len(r.output)) if done else "", cell=True),
+            plain(f"{r.duration:.1f}s" if done and r.duration is not None else "", cell=True),
         )
 
     def upsert(self, record: ToolRecord) -> None:
@@ -143,7 +150,7 @@ class ToolDetailScreen(ModalScreen[None]):
         r = self.record
         with Vertical(id="tool-detail"):
             yield Static(
-                f"{r.name} · step {r.step} · {STATUS_TEXT[r.status]}",
+                f"{safe_line(r.name)} · step {r.step} · {STATUS_TEXT[r.status]}",
                 id="detail-title",
                 markup=False,
             )

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Literal
 
 from rich.style import Style
-from rich.text import Text
+from rich.text import Text, TextType
 from textual.widgets import DirectoryTree
 from textual.widgets._directory_tree import DirEntry
 from textual.widgets.tree import TreeNode
 
 from kimitui.tools.ignore import IgnoreRules, builtin_ignored, git_ignored
+from kimitui.tui.safety import plain
 
 Marker = Literal["read", "pending", "ours", "outside"]
 # Strongest first: a file with a pending edit shows that before anything else.
@@ -37,6 +38,16 @@ class ProjectTree(DirectoryTree):
         self.rules = IgnoreRules(root)
         self.markers: dict[str, set[Marker]] = {}
         self._folded: dict[str, Marker] = {}
+
+    def process_label(self, label: TextType) -> Text:
+        """A file name is a name, not markup: ``[b]x.py`` or ``[/]`` show as they are.
+
+        The names come from whatever repository was cloned; any control character
+        in one (an OSC 52 clipboard write, a title change) is shown escaped.
+        """
+        if isinstance(label, str):
+            return plain(label)
+        return super().process_label(label)
 
     # -- filtering -------------------------------------------------------
 
