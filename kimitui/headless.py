@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from kimitui.core import events as ev
+from kimitui.core.jsonsafe import escape_surrogates
 from kimitui.core.loop import Agent
 
 EXIT_CODES = {
@@ -47,7 +48,9 @@ class HeadlessRenderer:
             else self.format(event)
         )
         if line is not None:
-            self.out.write(line + "\n")
+            # A file name that is not UTF-8 holds lone surrogates: shown as \udcff escapes
+            # (valid inside JSON strings), since a strict stdout cannot encode them.
+            self.out.write(escape_surrogates(line) + "\n")
             self.out.flush()
 
     def format(self, event: ev.Event) -> str | None:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kimitui.core.catalog import summarize
+from kimitui.core.jsonsafe import escape_surrogates
+from kimitui.core.redact import redact_patterns
 from kimitui.core.transcript import Transcript, latest_messages
 
 Event = dict[str, Any]
@@ -28,7 +30,13 @@ def export_json(transcript: Transcript) -> str:
         "records": transcript.records,
         "problems": transcript.problems,
     }
-    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    return _safe(json.dumps(doc, ensure_ascii=False, indent=2)) + "\n"
+
+
+def _safe(text: str) -> str:
+    """URL credentials and bearer tokens masked (a transcript from an older kimitui may
+    hold them), and lone surrogates escaped so the export can be written anywhere."""
+    return redact_patterns(escape_surrogates(text))
 
 
 def fence(text: str, lang: str = "") -> str:
@@ -53,7 +61,7 @@ def export_markdown(transcript: Transcript) -> str:
         f"- ended: {summary.ended}",
     ]
     body = [block for record in transcript.records for block in _record_blocks(record)]
-    return "\n\n".join(["\n".join(head), *body, _totals(transcript)]) + "\n"
+    return _safe("\n\n".join(["\n".join(head), *body, _totals(transcript)])) + "\n"
 
 
 def _record_blocks(record: dict[str, Any]) -> Iterator[str]:

@@ -50,7 +50,8 @@ def _error(
 
 def _sse(payload: dict[str, Any] | str) -> bytes:
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-    return f"data: {data}\n\n".encode()
+    # backslashreplace: a lone surrogate (a non-UTF-8 file name echoed back) as its JSON escape.
+    return f"data: {data}\n\n".encode("utf-8", "backslashreplace")
 
 
 class ScriptedServer:
