@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from kimitui.core.budget import TokenUsage
 
@@ -514,6 +515,12 @@ def classify_status(err: openai.APIStatusError, config: ClientConfig) -> ModelEr
     )
 
 
+def split_query(url: str) -> tuple[str, dict[str, str]]:
+    """(the URL without its query, the query's parameters)."""
+    base, _, query = url.partition("?")
+    return base, dict(parse_qsl(query.partition("#")[0], keep_blank_values=True))
+
+
 class ModelClient:
     """One conversation's connection to the model, with the retry policy."""
 
@@ -542,9 +549,13 @@ class ModelClient:
             from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
             timeout = self.config.idle_timeout + 5.0
+            base_url, query = split_query(self.config.base_url)
             self._sdk = AsyncOpenAI(
                 api_key=self.config.api_key or "unset",
-                base_url=self.config.base_url,
+                base_url=base_url,
+                # A base URL's own query (?api-version=..., ?api_key=...) goes on every
+                # request: glued to the base, the SDK would put the paths after it.
+                default_query=query or None,
                 max_retries=0,
                 timeout=timeout,
                 # The SDK's own client with its defaults, plus a bound on what it buffers.

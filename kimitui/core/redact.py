@@ -17,11 +17,12 @@ the TUI all get the redacted text; the transcript writer also redacts each line
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from kimitui.core import events as ev
 
@@ -32,9 +33,10 @@ _SECRET_NAME = r"[\w.-]*(?:key|token|secret|passw|pwd|auth|sig|credential|sessio
 _USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@\"'\\<>]+@")
 _QUERY_SECRET = re.compile(rf"(?i)([?&]{_SECRET_NAME}=)[^&#\s\"'\\<>]+")
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{6,}")
-# An echoed header: "Authorization: sk-..." (with Bearer, the pattern above already masks it).
+# An echoed header: "Authorization: sk-...", "authorization": "Basic dXNlcjpw..." and the like.
 _AUTH_HEADER = re.compile(
-    r"(?i)\b((?:x-api-key|api-key|authorization)[\"']?\s*[:=]\s*[\"']?)(?!bearer\b)[^\s\"',}]{6,}"
+    r"(?i)\b((?:x-api-key|api-key|authorization)[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:bearer|basic|token)\s+)?)[^\s\"',})\]]{6,}"
 )
 # Events whose text kimitui writes itself: quoted URLs and headers get the patterns too.
 _OWN_TEXT = (ev.Notice, ev.Done, ev.RetryScheduled, ev.SessionStarted)
@@ -46,8 +48,8 @@ def redact_patterns(text: str) -> str:
         text = _USERINFO.sub(rf"\1{MASK}@", text)
     if "=" in text:
         text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
-    text = _BEARER.sub(rf"\1\2{MASK}", text)
-    return _AUTH_HEADER.sub(rf"\1{MASK}", text)
+    text = _AUTH_HEADER.sub(rf"\1{MASK}", text)
+    return _BEARER.sub(rf"\1\2{MASK}", text)
 
 
 def display_url(url: str) -> str:
@@ -66,9 +68,13 @@ def url_secrets(url: str) -> list[str]:
     """The credentials a base URL carries: user, password, secret-looking query values."""
     try:
         parts = urlsplit(url)
-        found = [parts.username or "", parts.password or ""]
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
     except ValueError:
         return []
+    found = [user, password, parts.username or "", parts.password or ""]
+    if user or password:
+        # What an HTTP client sends for it (Authorization: Basic ...), which a server may echo.
+        found.append(base64.b64encode(f"{user}:{password}".encode()).decode())
     found += [v for k, v in parse_qsl(parts.query) if re.fullmatch(_SECRET_NAME, k, re.I)]
     return found
 
