@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from kimitui.core import events as ev
+from kimitui.core.jsonsafe import escape_surrogates
 from kimitui.core.loop import Agent
 from kimitui.core.safetext import json_safe, safe
 
@@ -51,7 +52,9 @@ class HeadlessRenderer:
             self.step = event.n
         line = self.json_line(event) if self.json_mode else self.format(event)
         if line is not None:
-            self.out.write(line + "\n")
+            # A file name that is not UTF-8 holds lone surrogates: shown as \udcff escapes
+            # (valid inside JSON strings), since a strict stdout cannot encode them.
+            self.out.write(escape_surrogates(line) + "\n")
             self.out.flush()
 
     @staticmethod

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kimitui.core.catalog import summarize
+from kimitui.core.redact import redact_patterns
 from kimitui.core.safetext import json_safe, safe
 from kimitui.core.transcript import Transcript, latest_messages
 
@@ -29,8 +30,10 @@ def export_json(transcript: Transcript) -> str:
         "records": transcript.records,
         "problems": transcript.problems,
     }
-    # Often printed to a terminal: controls as JSON escapes, so it parses to the same records.
-    return json_safe(json.dumps(doc, ensure_ascii=False, indent=2)) + "\n"
+    # Often printed to a terminal: controls as JSON escapes, so it parses to the same
+    # records. URL credentials and bearer tokens are masked (a transcript from an older
+    # kimitui may hold them).
+    return json_safe(redact_patterns(json.dumps(doc, ensure_ascii=False, indent=2))) + "\n"
 
 
 def fence(text: str, lang: str = "") -> str:
@@ -56,7 +59,8 @@ def export_markdown(transcript: Transcript) -> str:
     ]
     body = [block for record in transcript.records for block in _record_blocks(record)]
     # Often printed to a terminal: controls from the model or the files shown as escapes.
-    return safe("\n\n".join(["\n".join(head), *body, _totals(transcript)]) + "\n")
+    text = "\n\n".join(["\n".join(head), *body, _totals(transcript)])
+    return safe(redact_patterns(text) + "\n")
 
 
 def _record_blocks(record: dict[str, Any]) -> Iterator[str]:

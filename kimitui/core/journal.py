@@ -66,13 +66,13 @@ class Journal:
         for line in lines:
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-            if record.get("op") == "apply":
-                fields = {k: record[k] for k in JournalEntry.__dataclass_fields__}
-                self.entries.append(JournalEntry(**fields))
-            elif record.get("op") == "undo":
-                self.undone.add(int(record["seq"]))
+                if record.get("op") == "apply":
+                    fields = {k: record[k] for k in JournalEntry.__dataclass_fields__}
+                    self.entries.append(JournalEntry(**fields))
+                elif record.get("op") == "undo":
+                    self.undone.add(int(record["seq"]))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                continue  # a line cut by a crash, or damaged: the others still count
 
     def _append(self, record: dict[str, Any]) -> None:
         make_private_dirs(self.file.parent)

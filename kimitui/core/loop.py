@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from kimitui.core.budget import Budget, TokenUsage
-from kimitui.core.compaction import Compactor, window_from_overflow
+from kimitui.core.compaction import Compacted, Compactor, window_from_overflow
 from kimitui.core.events import (
     AgentState,
     Content,
@@ -38,7 +38,17 @@ from kimitui.core.events import (
     UserMessage,
 )
 from kimitui.core.gate import Gate
-from kimitui.core.llm import Completion, ModelClient, ModelError, ToolCallDraft, assistant_message
+from kimitui.core.jsonsafe import MAX_JSON_DEPTH, TooDeep, loads
+from kimitui.core.llm import (
+    MAX_ARGUMENT_CHARS,
+    MAX_CALLS_KEPT,
+    Completion,
+    ModelClient,
+    ModelError,
+    ToolCallDraft,
+    assistant_message,
+)
+from kimitui.core.redact import Redactor, display_url
 from kimitui.tools import Toolbox, apply_decision
 from kimitui.tools.edits import WriteHook
 
@@ -61,6 +71,25 @@ REPEATING = (
     "Use what you already have, or try something different."
 )
 CUT_SHORT = "stopped: the user interrupted this tool call before it finished"
+# Calls of one answer that run; the others are answered with TOO_MANY (a real model
+# makes a handful at once, a hostile one thousands).
+MAX_TOOL_CALLS = 32
+TOO_MANY = (
+    "error: not run: this answer made more than {limit} tool calls, and kimitui runs only "
+    "the first {limit} of one answer. Repeat the calls you still need, fewer at a time."
+)
+OVERSIZED = (
+    "error: not run: the arguments of this call were {chars:,} characters, over kimitui's "
+    "limit of {limit:,} for one tool call. Write big files in parts (write_file a first "
+    "part, then edit_file to add the rest)."
+)
+TOO_DEEP = (
+    "error: not run: the arguments nest lists or objects deeper than {limit} levels, "
+    "which no tool takes. Send a flat JSON object."
+)
+# Display text for arguments that were not parsed (the raw text would be megabytes).
+UNSHOWN = "[arguments not shown: {why}]"
+TOO_DEEP_SHOWN = UNSHOWN.format(why=f"nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 class _Interrupted(Exception):
@@ -68,12 +97,18 @@ class _Interrupted(Exception):
 
 
 def parse_arguments(raw: str) -> Any:
-    """Arguments for display: the parsed object when it parses, else the raw text."""
+    """Arguments for display: the parsed object when it parses, else the raw text.
+
+    Nesting past MAX_JSON_DEPTH is never parsed into objects (saving them would
+    exhaust the recursion limit): a short note stands in for it.
+    """
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw, strict=False)
-    except json.JSONDecodeError:
+        return loads(raw)
+    except TooDeep:
+        return TOO_DEEP_SHOWN
+    except ValueError:
         return raw
 
 
@@ -96,6 +131,8 @@ class Agent:
         self.budget = budget
         self.project = project
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
+        # Every event is redacted before any listener (transcript, screen, stdout) sees it.
+        self.redactor = Redactor.for_endpoint(client.config.api_key, client.config.base_url)
         self.state: AgentState = "idle"
         # The tool list is part of the cached prefix: build it once, send it byte-identical.
         self._tools = toolbox.schemas()
@@ -126,8 +163,14 @@ class Agent:
         self._listeners.append(listener)
 
     def emit(self, event: Event) -> None:
+        event = self.redactor.event(event)
         for listener in self._listeners:
-            listener(event)
+            try:
+                listener(event)
+            except Exception:
+                # One broken listener must not stop the others (a front end waiting
+                # for Done would hang) nor end the run: it is a bug to log, not to spread.
+                log.exception("event listener %r failed on %s", listener, event.type)
 
     def _set_state(self, state: AgentState) -> None:
         if state != self.state:
@@ -228,14 +271,25 @@ class Agent:
             return
         self._started = True
         cfg = self.client.config
+        base_url = display_url(cfg.base_url)
         sandbox = self.toolbox.sandbox.level.name
         self.emit(
-            SessionStarted(self.client.session_id, self.project, cfg.model, cfg.base_url, sandbox)
+            SessionStarted(self.client.session_id, self.project, cfg.model, base_url, sandbox)
         )
         if self._ask_server_window:
-            window = await self.client.context_window()
+            window = await self.client.context_window(warn=self._window_warning)
             if window:
                 self.budget.context_window = window
+
+    def _window_warning(self, problem: str) -> None:
+        default = self.budget.context_window
+        self.emit(
+            Notice(
+                f"{problem}; using {default:,} tokens instead (set context_window in the "
+                "config to choose another)",
+                level="warning",
+            )
+        )
 
     def _add_user(self, text: str, kind: str) -> None:
         self.messages.append({"role": "user", "content": text})
@@ -323,12 +377,33 @@ class Agent:
         except ModelError as err:
             if err.kind != "context_overflow":
                 raise
+            overflow = err
             self.budget.context_window = (
                 window_from_overflow(str(err)) or self.budget.context_window
             )
             self.emit(Notice(f"{err}; compacting and trying once more", level="warning"))
-        await self._compact(force=True)
+        result = await self._compact(force=True)
+        if not self._may_fit(result):
+            # The same request would only be refused again (and billed, on some servers).
+            raise ModelError(
+                f"{overflow}. Compaction could not make the request small enough "
+                f"(~{result.tokens_before:,} -> ~{result.tokens_after:,} tokens): the task "
+                "and the latest steps alone are too big for this model's context window, "
+                "so it was not sent again. Shorten the task (or what it pastes in), or use "
+                "a model with a larger window.",
+                kind="context_overflow",
+                status=overflow.status,
+            ) from overflow
         return await self._stream_once()
+
+    @staticmethod
+    def _may_fit(result: Compacted) -> bool:
+        """Whether the compacted request differs from the one that overflowed.
+
+        Only "nothing could be shortened or summarised" is certain: how the server
+        counts tokens is known only roughly, so any real shrink earns one more try.
+        """
+        return result.tokens_after < result.tokens_before
 
     async def _stream_once(self, sent_chars: int | None = None) -> Completion:
         if sent_chars is None:
@@ -346,8 +421,8 @@ class Agent:
             self.compactor.estimator.calibrate(sent_chars, completion.usage.prompt)
         return completion
 
-    async def _compact(self, *, force: bool = False) -> None:
-        result = await self._interruptible(
+    async def _compact(self, *, force: bool = False) -> Compacted:
+        result: Compacted = await self._interruptible(
             self.compactor.compact(self.messages, self._tools, self.applied_edits, force=force)
         )
         self.emit(Notice(result.describe()))
@@ -360,6 +435,7 @@ class Agent:
                     level="warning",
                 )
             )
+        return result
 
     async def _interruptible(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run one phase as a task that interrupt() may cancel without cancelling run()."""
@@ -397,10 +473,13 @@ class Agent:
         self.emit(Notice("interrupted: the partial answer is kept and marked"))
 
     def _name_calls(self, calls: list[ToolCallDraft]) -> None:
-        # A server that sends no id still needs one: every call is answered by id.
+        # A server that sends no id (or one id twice) still needs one per call:
+        # every call is answered by id.
+        seen: set[str] = set()
         for call in calls:
-            if not call.id:
+            if not call.id or call.id in seen:
                 call.id = f"call_{self.budget.steps}_{call.index}"
+            seen.add(call.id)
 
     def _record(self, completion: Completion) -> None:
         usage = completion.usage or self._estimate_usage(completion)
@@ -422,6 +501,15 @@ class Agent:
             )
         )
         self.messages.append(assistant_message(completion))
+        if completion.dropped_calls:
+            self.emit(
+                Notice(
+                    f"the answer made {len(completion.tool_calls) + completion.dropped_calls:,} "
+                    f"tool calls: kimitui kept the first {MAX_CALLS_KEPT} and runs at most "
+                    f"{MAX_TOOL_CALLS}; the model is told the rest were not run",
+                    level="warning",
+                )
+            )
 
     def _estimate_usage(self, completion: Completion) -> TokenUsage:
         """Some servers send no usage at all: count characters rather than nothing."""
@@ -440,11 +528,13 @@ class Agent:
             if interrupted or self._stop_requested:
                 self._answer(call, ok=False, output=NOT_RUN, started=time.monotonic())
                 continue
-            self.emit(ToolCall(call.id, call.name, parse_arguments(call.arguments)))
+            shown, refusal = self._examine(call)
+            self.emit(ToolCall(call.id, call.name, shown))
             started = time.monotonic()
-            repeats = self._count_repeat(call)
             try:
-                if repeats >= REPEAT_LIMIT:
+                if refusal is not None:
+                    ok, output = False, refusal
+                elif (repeats := self._count_repeat(call, shown)) >= REPEAT_LIMIT:
                     ok, output = False, REPEATING.format(n=repeats, name=call.name)
                 else:
                     ok, output = await self._interruptible(self._execute(call))
@@ -455,9 +545,21 @@ class Agent:
         if interrupted and not self._stop_requested:
             self._wait_for_user()
 
-    def _count_repeat(self, call: ToolCallDraft) -> int:
+    def _examine(self, call: ToolCallDraft) -> tuple[Any, str | None]:
+        """The call's arguments as shown, and why it must not run (None: it may)."""
+        if call.oversized:
+            shown = UNSHOWN.format(why=f"{call.oversized:,} characters")
+            return shown, OVERSIZED.format(chars=call.oversized, limit=MAX_ARGUMENT_CHARS)
+        shown = parse_arguments(call.arguments)
+        if call.index >= MAX_TOOL_CALLS:
+            return shown, TOO_MANY.format(limit=MAX_TOOL_CALLS)
+        if shown == TOO_DEEP_SHOWN:
+            return shown, TOO_DEEP.format(limit=MAX_JSON_DEPTH)
+        return shown, None  # malformed JSON included: the toolbox explains that itself
+
+    def _count_repeat(self, call: ToolCallDraft, shown: Any) -> int:
         """How many times in a row this exact call has now been made."""
-        signature = (call.name, json.dumps(parse_arguments(call.arguments), sort_keys=True))
+        signature = (call.name, json.dumps(shown, sort_keys=True))
         self._repeats = self._repeats + 1 if signature == self._last_call else 1
         self._last_call = signature
         return self._repeats

@@ -18,8 +18,10 @@ is one JSON object with a ``kind`` and ``t`` (unix time):
 Records are written with one ``os.write`` each, so a killed process loses
 nothing it wrote; fsync follows every step boundary, decided edit and end, so
 a power cut loses at most the step in flight. Never written: the API key or
-any header, nor a URL's user:password; withheld secret files never enter the
-messages or events in the first place.
+any header, nor a URL's user:password or secret query values (each line is
+redacted, see ``kimitui.core.redact``); withheld secret files never enter the
+messages or events in the first place. Any string is written, lone surrogates
+(from file names that are not UTF-8) as JSON escapes that read back the same.
 
 Reading a transcript back is ``kimitui.core.transcript``; resuming one is
 ``kimitui.core.resume``; finding one is ``kimitui.core.catalog``.
@@ -28,15 +30,16 @@ Reading a transcript back is ``kimitui.core.transcript``; resuming one is
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from kimitui import __version__
 from kimitui.core import events as ev
+from kimitui.core.redact import Redactor, display_url
 from kimitui.core.resume import restore
 from kimitui.core.safetext import json_safe
 from kimitui.core.statedir import FILE_MODE, make_private_dirs, project_folder
@@ -45,16 +48,12 @@ from kimitui.core.transcript import Message, Transcript
 if TYPE_CHECKING:  # the loop pulls in the SDK; `kimitui sessions` must stay light
     from kimitui.core.loop import Agent
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
 
-
-def scrub_url(url: str) -> str:
-    """The endpoint without user:password or query string, where keys sometimes ride."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+# The endpoint without user:password or query string, where keys sometimes ride.
+scrub_url = display_url
 
 
 def _now_iso() -> str:
@@ -67,8 +66,9 @@ def _now_iso() -> str:
 class TranscriptFile:
     """An append-only JSONL file at mode 0600, written unbuffered."""
 
-    def __init__(self, path: Path, *, create: bool) -> None:
+    def __init__(self, path: Path, *, create: bool, redactor: Redactor | None = None) -> None:
         self.path = path
+        self.redactor = redactor or Redactor()
         flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
         self._fd: int | None = os.open(path, flags, FILE_MODE)
         if not create and not _ends_with_newline(path):
@@ -79,7 +79,7 @@ class TranscriptFile:
         record = {"kind": kind, "t": round(time.time(), 3), **fields}
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
         # A lone surrogate (a file name that is not UTF-8) would not encode: JSON-escaped.
-        self._write_bytes(json_safe(line).encode() + b"\n")
+        self._write_bytes(json_safe(self.redactor.text(line)).encode() + b"\n")
 
     def _write_bytes(self, data: bytes) -> None:
         if self._fd is None:
@@ -143,6 +143,9 @@ class SessionRecorder:
             # A full disk must not end the run: say so once and stop recording.
             self._broken = True
             self.agent.emit(ev.Notice(f"session not saved any more: {err}", level="warning"))
+        except (ValueError, TypeError, RecursionError):
+            # Not expected (any string is written): one record lost, never the session.
+            log.exception("a %s record could not be saved", event.type)
 
     def sync_messages(self) -> None:
         """Append new messages, or the whole list when an earlier one was replaced."""
@@ -204,7 +207,9 @@ def start_session(agent: Agent, *, task: str | None, demo: bool = False) -> Sess
     """A new transcript for ``agent``'s session, header written and synced."""
     folder = project_folder(Path(agent.project))
     make_private_dirs(folder)
-    file = TranscriptFile(folder / f"{agent.client.session_id}.jsonl", create=True)
+    file = TranscriptFile(
+        folder / f"{agent.client.session_id}.jsonl", create=True, redactor=agent.redactor
+    )
     cfg = agent.client.config
     file.write(
         "header",
@@ -229,7 +234,7 @@ def resume_session(agent: Agent, transcript: Transcript) -> SessionRecorder:
     prompt cache key stays the same.
     """
     notices = restore(agent, transcript)
-    file = TranscriptFile(transcript.path, create=False)
+    file = TranscriptFile(transcript.path, create=False, redactor=agent.redactor)
     file.write("resumed", steps=agent.budget.steps)
     recorder = SessionRecorder(agent, file, transcript.messages)
     recorder.sync_messages()  # the repair made by restore(), if any

@@ -157,7 +157,7 @@ def load_transcript(path: Path) -> Transcript:
 def parse_line(raw: bytes) -> Record | None:
     try:
         record = json.loads(raw)
-    except ValueError:  # UnicodeDecodeError is a ValueError too
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
         return None
     return record if isinstance(record, dict) else None
 

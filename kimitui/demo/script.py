@@ -12,7 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-FaultKind = Literal["status", "drop", "cut", "malformed", "stall", "empty"]
+FaultKind = Literal[
+    "status", "drop", "cut", "malformed", "stall", "empty", "flood", "huge_event", "raw"
+]
+FloodField = Literal["content", "reasoning", "arguments"]
 
 # What Moonshot says for the statuses a client is likely to meet; used when a
 # Fault leaves `message` empty so tests need not spell the text out each time.
@@ -52,7 +55,14 @@ class Fault:
     malformed: a `data:` line that is not JSON, then the response ends.
     stall: silence for `stall_s`, then the response ends unfinished.
     empty: a complete 200 stream that holds only reasoning.
+    flood: `size` characters of `field` (content, reasoning, or the arguments of one
+        read_file call) in chunks of `chunk_chars`, made on the fly, then a normal end.
+    huge_event: one `data:` line of about `size` bytes (a content chunk), then a normal end.
+    raw: each of `payloads` as one `data:` line (a str verbatim, anything else as JSON),
+        then `[DONE]`; for chunks of any shape a hostile server might send.
     `after_chunks` normal chunks of the turn go out before drop/cut/malformed/stall.
+    A status fault with `echo_authorization` appends the request's Authorization
+    header to its message, as some servers' error pages do.
     """
 
     kind: FaultKind
@@ -62,10 +72,23 @@ class Fault:
     retry_after: float | None = None
     after_chunks: int = 3
     stall_s: float = 30.0
+    size: int = 0
+    field: FloodField = "content"
+    chunk_chars: int = 16_384
+    payloads: tuple[Any, ...] = ()
+    echo_authorization: bool = False
 
     @property
     def text(self) -> str:
         return self.message or DEFAULT_MESSAGES.get(self.status, "Error")
+
+    @classmethod
+    def flood(cls, size: int, field: FloodField = "content") -> Fault:
+        return cls("flood", size=size, field=field)
+
+    @classmethod
+    def raw(cls, *payloads: Any) -> Fault:
+        return cls("raw", payloads=payloads)
 
     @classmethod
     def overloaded(cls) -> Fault:

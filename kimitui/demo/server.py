@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from kimitui.demo import stream
+from kimitui.demo import hostile, stream
 from kimitui.demo.script import Fault, Turn, TurnSource
 from kimitui.demo.stream import CallPlan, ChunkFactory, Piece
 from kimitui.demo.validate import first_problem
@@ -38,6 +38,8 @@ UNPACED_BATCH = 8
 MIN_TICK = 0.02
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 EMPTY_REASONING = "Let me think about what to do here."
+# Faults that replace the whole stream with what a broken or malicious server sends.
+HOSTILE = ("flood", "huge_event", "raw")
 
 
 def _error(
@@ -50,7 +52,8 @@ def _error(
 
 def _sse(payload: dict[str, Any] | str) -> bytes:
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-    return f"data: {data}\n\n".encode()
+    # backslashreplace: a lone surrogate (a non-UTF-8 file name echoed back) as its JSON escape.
+    return f"data: {data}\n\n".encode("utf-8", "backslashreplace")
 
 
 class ScriptedServer:
@@ -71,7 +74,8 @@ class ScriptedServer:
         api_key: str | None = None,
         strict: bool = True,
         model: str = "kimi-k2.7-code",
-        context_length: int = 262_144,
+        context_length: Any = 262_144,
+        models_body: str | None = None,
     ) -> None:
         self._turns: Iterator[TurnSource] = iter(turns)
         self._current: TurnSource | None = None
@@ -82,7 +86,9 @@ class ScriptedServer:
         self.api_key = api_key
         self.strict = strict
         self.model = model
+        # Any value, to play a broken endpoint; `models_body` replaces the whole answer.
         self.context_length = context_length
+        self.models_body = models_body
         self.base_url = ""
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
@@ -157,6 +163,8 @@ class ScriptedServer:
         denied = self._auth_error(request)
         if denied is not None:
             return denied
+        if self.models_body is not None:
+            return web.Response(text=self.models_body, content_type="application/json")
         entry = {
             "id": self.model,
             "object": "model",
@@ -302,7 +310,10 @@ class _Reply:
     async def send(self) -> web.StreamResponse:
         fault = self.fault
         if fault is not None and fault.kind == "status":
-            return _error(fault.status, fault.text, fault.error_type, fault.retry_after)
+            text = fault.text
+            if fault.echo_authorization:
+                text += f" (Authorization: {self.request.headers.get('Authorization', '')})"
+            return _error(fault.status, text, fault.error_type, fault.retry_after)
         if self.body.get("stream"):
             return await self._stream()
         return await self._complete()
@@ -313,6 +324,9 @@ class _Reply:
         resp = web.StreamResponse(headers=SSE_HEADERS)
         await resp.prepare(self.request)
         try:
+            if self.fault is not None and self.fault.kind in HOSTILE:
+                await hostile.play(self.fault, self.factory, resp)
+                return resp
             finished = await self._stream_pieces(resp)
             if finished:
                 await self._stream_end(resp)
