@@ -415,3 +415,39 @@ def test_seatbelt_profile_text(tmp_path: Path) -> None:
     read_only = seatbelt_profile(Policy(root=root, writable=False, network=True), tmp_path)
     assert f'(subpath "{tmp_path}/p\\"q")' not in read_only.split("(allow file-write*")[1]
     assert "(deny network*)" not in read_only
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+async def test_deny_write_and_withheld_files_stay_unwritten(mechanism: str, project: Path) -> None:
+    (project / "migrations").mkdir()
+    (project / "migrations" / "0001.sql").write_text("create table t;\n")
+    (project / "src").mkdir()
+    (project / "conftest.py").write_text(
+        "import os, pathlib\n"
+        "for name in ('migrations/0001.sql', '.env', '.git/config', 'src/free.txt'):\n"
+        "    try:\n"
+        "        pathlib.Path(name).write_text('changed')\n"
+        "        print('WROTE', name)\n"
+        "    except OSError as exc:\n"
+        "        print('blocked', name)\n"
+        "for name in ('migrations/0001.sql', '.env'):\n"
+        "    try:\n"
+        "        os.remove(name)\n"
+        "        print('REMOVED', name)\n"
+        "    except OSError:\n"
+        "        print('kept', name)\n"
+    )
+    seen, _ = await run_agent(
+        project,
+        [Turn(tool_calls=(ToolCallSpec("run_tests", {"args": ["-s"]}),)), Turn(content="ok")],
+        AutoGate(),
+        sandbox_mechanism=mechanism,
+        deny_write=["migrations/*"],
+    )
+    output = results(seen)[0]
+    assert "WROTE src/free.txt" in output, output
+    for name in ("migrations/0001.sql", ".env", ".git/config"):
+        assert f"blocked {name}" in output
+    assert "REMOVED" not in output
+    assert (project / "migrations" / "0001.sql").read_text() == "create table t;\n"
+    assert (project / ".env").read_text() == DOTENV

@@ -48,8 +48,6 @@ _WRITES_V1 = (
 )  # fmt: skip
 # Rights that make sense on a regular file (not on a folder's entries).
 FILE_RIGHTS = WRITE_FILE | TRUNCATE
-# Creating entries in a folder without the right to remove the ones there.
-CREATE_RIGHTS = MAKE_DIR | MAKE_REG | MAKE_SYM | MAKE_FIFO | MAKE_SOCK
 
 
 class LandlockError(OSError):

@@ -54,7 +54,7 @@ _HELD_BY: dict[str, dict[str, str]] = {
     },
     "landlock": {
         "write": "Landlock write rules",
-        "git": "Landlock (folders holding them: create only, no delete)",
+        "git": "Landlock (nothing new directly in a folder that holds one)",
         "secret": "not held: Landlock cannot hide single files (reads allowed)",
         "proc": "Landlock ptrace and signal scoping",
         "net": "Landlock TCP rules (ABI 4+); UDP not covered",

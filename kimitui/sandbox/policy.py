@@ -105,13 +105,13 @@ def home_secrets(home: Path | None = None) -> tuple[Path, ...]:
     return tuple(p for p in found if p.exists() or p.is_symlink())
 
 
-def write_grants(policy: Policy, tmp: Path, rights: int, file_rights: int, create: int):
+def write_grants(policy: Policy, tmp: Path, rights: int, file_rights: int) -> list[tuple[str, int]]:
     """Landlock grants: (path, rights) pairs giving write access to the project
     minus its protected paths, and to the private temp dir.
 
     Landlock can only allow, never carve a hole: a folder holding a protected
-    path is granted entry by entry, and in it the model may create files but not
-    remove the ones there (REMOVE_FILE there would reach the protected file).
+    path is granted entry by entry, so nothing new can be created directly in
+    it (any right on the folder itself would reach the protected entry too).
     """
     grants: list[tuple[str, int]] = [(str(tmp), rights), ("/dev/null", file_rights)]
     if not policy.writable:
@@ -123,7 +123,6 @@ def write_grants(policy: Policy, tmp: Path, rights: int, file_rights: int, creat
     stack = [policy.root]
     while stack:
         folder = stack.pop()
-        grants.append((str(folder), create))
         try:
             entries = list(os.scandir(folder))
         except OSError:

@@ -111,9 +111,7 @@ def _confined(level: Level, policy: Policy, command: list[str], tmp: Path) -> li
         return bwrap.argv(level.binary, policy, command, keep=bwrap.keep_for(command), empty=empty)
     if level.name == "landlock":
         rights = landlock.write_rights(level.landlock_abi)
-        grants = write_grants(
-            policy, tmp, rights, landlock.FILE_RIGHTS & rights, landlock.CREATE_RIGHTS
-        )
+        grants = write_grants(policy, tmp, rights, landlock.FILE_RIGHTS & rights)
         spec = json.dumps({"grants": grants, "network": policy.network})
         return [sys.executable, "-I", "-S", str(LAUNCHER), spec, *command]
     if level.name == "seatbelt":
