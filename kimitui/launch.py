@@ -22,6 +22,7 @@ from kimitui.core.resume import needs_model
 from kimitui.core.session import resume_session, start_session
 from kimitui.core.transcript import Transcript
 from kimitui.headless import run_headless
+from kimitui.sandbox import detect
 from kimitui.wiring import Endpoint, build_agent
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,8 @@ async def launch_tui(
     from kimitui.tui.history import earlier_events
 
     approval = approval_for(approve)
+    # Probing the sandbox runs bwrap once (~30 ms): on a thread, beside the start-up.
+    probing = asyncio.create_task(asyncio.to_thread(detect, settings.sandbox_mechanism))
     notices: list[tuple[str, str]] = []
     if approval.notice:
         notices.append(("warning", approval.notice))
@@ -196,8 +199,7 @@ async def launch_tui(
             notices.append(("info", f"demo: the sample project is in {project}"))
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
-        # Probing the sandbox runs bwrap once: not on the loop the first frame needs.
-        await asyncio.to_thread(lambda: agent.toolbox.sandbox.level)
+        await probing
         recording = record_session(stack, agent, task, args.demo, resumed)
         notices.extend((n.level, n.text) for n in recording.notices)
         app = KimiApp(
