@@ -18,6 +18,7 @@ import pytest
 from kimitui.demo.script import Turn
 from kimitui.demo.server import ScriptedServer
 
+KIMITUI = (sys.executable, "-m", "kimitui")
 SAMPLE = Path(__file__).resolve().parents[1] / "kimitui" / "demo" / "sample"
 CONTRACT_TYPES = {
     "session",
@@ -330,8 +331,16 @@ def test_an_interrupted_stream_still_counts_its_tokens(tmp_path: Path) -> None:
     )
     with server.run_in_thread() as base_url:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kimitui", str(tmp_path), "--headless", "--json"]
-            + ["--task", "hi", "--base-url", base_url],
+            [
+                *KIMITUI,
+                str(tmp_path),
+                "--headless",
+                "--json",
+                "--task",
+                "hi",
+                "--base-url",
+                base_url,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
