@@ -54,7 +54,7 @@ from kimitui.tui.review import ReviewScreen
 from kimitui.tui.statusbar import StatusBar
 from kimitui.tui.textview import Block, TextView
 from kimitui.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, LoadedThemes, load_themes
-from kimitui.tui.toolpane import ToolDetailScreen, ToolPane, ToolRecord
+from kimitui.tui.toolpane import VERDICT_STATUS, ToolDetailScreen, ToolPane, ToolRecord, settled
 from kimitui.tui.tree import LEGEND, ProjectTree
 from kimitui.tui.watch import ChangeTracker, watch_project
 
@@ -464,16 +464,20 @@ class KimiApp(App[int]):
             self._summarise_step()
 
     def _tool_call(self, event: ev.ToolCall) -> None:
-        record = ToolRecord(event.id, self._step, event.name, event.arguments)
+        # A resumed session runs a cut call again under its id: one row, listed once.
+        again = self.tools.records.get(event.id)
+        step = again.step if again is not None else self._step
+        record = ToolRecord(event.id, step, event.name, event.arguments)
         self.tools.upsert(record)
-        self._step_tools.append(f"{event.name}({record.key_argument[:24]})")
-        self._summarise_step()
+        if again is None:
+            self._step_tools.append(f"{event.name}({record.key_argument[:24]})")
+            self._summarise_step()
 
     def _tool_output(self, event: ev.ToolOutput) -> None:
         record = self.tools.records.get(event.id)
         if record is None:
             record = ToolRecord(event.id, self._step, event.name, {})
-        record.status = "ok" if event.ok else "error"
+        record.status = settled(record.status, event.ok, event.output)
         record.output = event.output
         record.duration = event.duration_s
         self.tools.upsert(record)
@@ -489,6 +493,10 @@ class KimiApp(App[int]):
         self.project_tree.mark(event.path, "pending")
 
     def _edit_decided(self, event: ev.EditDecided) -> None:
+        record = self.tools.records.get(event.id)
+        if record is not None:
+            record.status = VERDICT_STATUS.get(event.verdict, record.status)
+            self.tools.upsert(record)
         self.project_tree.mark(event.path, "pending", on=False)
         if event.verdict != "rejected":
             self.tracker.own_write(event.path)
@@ -796,7 +804,8 @@ class KimiApp(App[int]):
 
     def action_undo(self) -> None:
         result = self.journal.undo(self.agent.toolbox.workspace)
-        self._notice(result.message, "info" if result.ok else "warning")
+        # Through the Agent, so the saved session records the undo even if no run follows.
+        self.agent.emit(ev.Notice(result.message, "info" if result.ok else "warning"))
         if result.ok and result.entry is not None:
             self.agent.note(result.note)
             path = result.entry.path

@@ -11,6 +11,7 @@ from kimitui.core.budget import Budget
 WARN_PCT = 75.0
 ERROR_PCT = 90.0
 BAR_CELLS = 6
+NO_PRICES = "no known prices for this model: set [prices] in config.toml to see a cost"
 
 
 def count(n: float) -> str:
@@ -117,6 +118,10 @@ class BudgetMeter(Vertical):
         self._row("time").show("time", share(budget.elapsed, limit), clock(budget.elapsed) + cap)
 
     def _show_cost(self, budget: Budget) -> None:
+        row = self._row("cost")
+        source = budget.prices.source or NO_PRICES
+        if row.tooltip != source:
+            row.tooltip = source
         limit, cost = budget.limits.cost_budget, budget.cost
         if cost is None:
             self._row("cost").show("cost", None, "—")
