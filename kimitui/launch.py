@@ -177,6 +177,15 @@ def remember_theme(name: str) -> None:
     write_ui_theme(config_path(), name)
 
 
+def demo_intro(project: Path) -> str:
+    """The one line a new user reads before the demo starts."""
+    return (
+        "demo: an offline scripted model splits the sample's app.py into modules; "
+        "each edit waits for your review (y applies, n rejects, space picks hunks), "
+        f"Esc interrupts. The sample is in {project}"
+    )
+
+
 # The TUI's demo streams at a human pace so that it looks alive.
 TUI_DEMO_TOKENS_PER_SECOND = 150.0
 
@@ -208,7 +217,7 @@ async def launch_tui(
             later=True,
         )
         if args.demo:
-            notices.append(("info", f"demo: the sample project is in {project}"))
+            notices.append(("info", demo_intro(project)))
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
         _unpriced_demo(agent, args.demo)

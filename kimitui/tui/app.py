@@ -593,7 +593,11 @@ class KimiApp(App[int]):
         if isinstance(self.screen, ModalScreen) and action not in ("quit",):
             return action not in self._own_actions
         rules = {
-            "interrupt": lambda: self.loop_state in INTERRUPTIBLE,
+            # Also before the first model call, while a run is starting.
+            "interrupt": lambda: (
+                self.loop_state in INTERRUPTIBLE
+                or (self.run_active and self.loop_state not in ("paused", "waiting"))
+            ),
             "end_run": lambda: self.loop_state in ("paused", "waiting"),
             "pause": lambda: self.is_active and not self.agent.paused,
             "resume": lambda: self.is_active and self.agent.paused,
@@ -816,5 +820,8 @@ class KimiApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # Textual's own "Theme" is replaced by ours, which says the choice is saved.
-        yield from (c for c in super().get_system_commands(screen) if c.title != "Theme")
+        # Textual's "Keys" too: "Keys and help" (F1) lists every key of kimitui's.
+        yield from (
+            c for c in super().get_system_commands(screen) if c.title not in ("Theme", "Keys")
+        )
         yield from palette_commands(self)
