@@ -16,8 +16,8 @@ from tui_helpers import SIZE, THOUGHT, call, make_project, running, type_text, w
 from kimitui.config import Settings
 from kimitui.core import events as ev
 from kimitui.core.gate import AskGate, AutoGate
-from kimitui.core.journal import Journal
 from kimitui.core.loop import INTERRUPTED_MARK
+from kimitui.core.prices import KNOWN_PRICES, known_prices
 from kimitui.core.session import start_session
 from kimitui.core.transcript import load_transcript
 from kimitui.demo import DEMO_TASK, copy_sample, demo_turns
@@ -28,7 +28,7 @@ from kimitui.launch import record_session
 from kimitui.tui.app import KimiApp
 from kimitui.tui.history import earlier_events
 from kimitui.tui.review import ReviewScreen
-from kimitui.wiring import Endpoint, build_agent
+from kimitui.wiring import Endpoint, build_agent, build_prices
 
 BASE = "".join(f"line {i}\n" for i in range(1, 31))
 
@@ -364,3 +364,32 @@ async def test_esc_before_the_first_token_interrupts(project: Path) -> None:
     sent = server.requests[-1]["messages"]
     assert sent[-1] == {"role": "user", "content": "stop"}
     assert [m["role"] for m in sent] == ["system", "user", "user"]  # nothing was cut: no partial
+
+
+# -- a cost out of the box ------------------------------------------------------------------
+
+
+async def test_the_meter_shows_a_cost_at_the_models_list_price(project: Path) -> None:
+    async with running(project, [Turn(reasoning="short", content="hi")], task="go") as (
+        app,
+        _server,
+        pilot,
+    ):
+        await finish(app, pilot)
+        budget = app.agent.budget
+        shown = str(app.query_one("#meter-cost").render())
+        tooltip = app.query_one("#meter-cost").tooltip
+    expected = known_prices("kimi-k2.7-code")
+    assert expected is not None and budget.used.total > 0
+    assert budget.cost == pytest.approx(expected.cost(budget.used))
+    assert shown.endswith(f"${budget.cost:.4f}")
+    assert "kimi-k2.7-code list prices as of" in str(tooltip) and "[prices]" in str(tooltip)
+
+
+def test_prices_from_config_win_and_an_unknown_model_has_none() -> None:
+    configured = build_prices(Settings(price_input=1.0, price_output=2.0, currency="EUR"))
+    assert (configured.input, configured.output, configured.currency) == (1.0, 2.0, "EUR")
+    assert not build_prices(Settings(model="some-other-model")).known
+    for name, price in KNOWN_PRICES.items():
+        assert price.as_of and price.source, name
+        assert 0 < price.cached_input <= price.input < price.output

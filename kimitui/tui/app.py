@@ -522,6 +522,7 @@ class KimiApp(App[int]):
 
     def _done(self, event: ev.Done) -> None:
         self._finish_step()
+        self._step = self.agent.budget.steps  # a call that failed unanswered was no step
         self.meter.show(self.agent.budget)
         if event.reason in BUDGETS:
             self.budget_out = event.reason

@@ -124,11 +124,14 @@ class BudgetMeter(Vertical):
             row.tooltip = source
         limit, cost = budget.limits.cost_budget, budget.cost
         if cost is None:
-            self._row("cost").show("cost", None, "—")
+            row.show("cost", None, "—")
             return
         cap = f"/{limit:g}" if limit else ""
         pct = share(cost, limit)
-        self._row("cost").show("cost", pct, f"{cost:.4f}{cap} {budget.prices.currency}")
+        currency = budget.prices.currency
+        # "$" keeps the row inside the narrow side pane; other currencies are named.
+        value = f"${cost:.4f}{cap}" if currency == "USD" else f"{cost:.4f}{cap} {currency}"
+        row.show("cost", pct, value)
 
     def _row(self, name: str) -> MeterRow:
         return self.query_one(f"#meter-{name}", MeterRow)
