@@ -393,3 +393,22 @@ def test_prices_from_config_win_and_an_unknown_model_has_none() -> None:
     for name, price in KNOWN_PRICES.items():
         assert price.as_of and price.source, name
         assert 0 < price.cached_input <= price.input < price.output
+
+
+async def test_the_palette_lists_keys_once(project: Path) -> None:
+    async with running(project, []) as (app, _server, pilot):
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+    assert "Keys and help" in titles and "Keys" not in titles
+    assert len(titles) == len(set(titles))
+
+
+async def test_the_demo_starts_with_a_one_line_intro(tmp_path: Path) -> None:
+    from kimitui.launch import demo_intro
+
+    intro = demo_intro(tmp_path)
+    assert "\n" not in intro and str(tmp_path) in intro
+    async with running(tmp_path, [], notices=[("info", intro)]) as (app, _server, pilot):
+        await pilot.pause()
+        first = app.transcript.blocks[0].text
+    assert first == intro
