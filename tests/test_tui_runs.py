@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets._footer import FooterKey
 from tui_helpers import SIZE, THOUGHT, call, make_project, running, type_text, wait_for
 
 from kimitui.config import Settings
@@ -26,6 +27,7 @@ from kimitui.demo.script import Turn
 from kimitui.demo.server import ScriptedServer
 from kimitui.launch import record_session
 from kimitui.tui.app import KimiApp
+from kimitui.tui.footer import WrappingFooter, natural_width
 from kimitui.tui.history import earlier_events
 from kimitui.tui.review import ReviewScreen
 from kimitui.wiring import Endpoint, build_agent, build_prices
@@ -412,3 +414,23 @@ async def test_the_demo_starts_with_a_one_line_intro(tmp_path: Path) -> None:
         await pilot.pause()
         first = app.transcript.blocks[0].text
     assert first == intro
+
+
+async def test_at_60_columns_the_gate_footer_shows_every_key(project: Path) -> None:
+    turns = [Turn(tool_calls=(write("app.py", "x = 1\n"),)), Turn(content="ok")]
+    async with running(project, turns, task="go", gate=AskGate()) as (app, _server, pilot):
+        await pilot.resize_terminal(60, 20)
+        screen = await open_review(app, pilot, "app.py")
+        footer = screen.query_one(WrappingFooter)
+        await wait_for(pilot, lambda: footer.wrapped)
+        await pilot.pause(0.1)
+        keys = list(footer.query(FooterKey))
+        shown = {k.description: (k.region, natural_width(k)) for k in keys}
+        await pilot.resize_terminal(*SIZE)
+        await wait_for(pilot, lambda: not footer.wrapped)
+        await pilot.press("y")
+        await finish(app, pilot)
+    assert {"apply", "reject", "edit", "approve turn", "split"} <= set(shown)
+    for description, (region, width) in shown.items():
+        assert region.right <= 60 and region.width >= width, description
+    assert len({region.y for region, _ in shown.values()}) == 2
