@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kimitui import __version__
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kimitui.core.transcript import Transcript
 
 EXIT_USAGE = 2
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, as the shell reports `yes | head`
 PICK = ":pick"  # --resume with no ID
 
 
@@ -27,8 +28,15 @@ class UsageError(Exception):
     """Bad flags, config or project: exit 2 with the message."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with "--max-steps: ..." rather than "argument --max-steps: ..."."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(message.removeprefix("argument "))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="kimitui",
         description="A terminal pair-programmer: a Kimi coding model works on PROJECT "
         "through tools, and every file change waits for your approval.",
@@ -108,16 +116,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    # NaN and infinity are no budget either.
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
 
 
@@ -154,11 +169,24 @@ def _prepare_project(args: argparse.Namespace, resumed: Transcript | None) -> Pa
             raise UsageError(str(err)) from err
         return target.resolve()
     project = Path(args.project or ".")
+    _check_folder(project)
+    return project.resolve()
+
+
+def _check_folder(project: Path) -> None:
     if not project.exists():
         raise UsageError(f"project folder {project} does not exist")
     if not project.is_dir():
         raise UsageError(f"project {project} is not a folder")
-    return project.resolve()
+
+
+def _check_project_early(args: argparse.Namespace) -> None:
+    """A missing folder is said before anything else (a key, a session list) is asked for.
+
+    The demo copies its sample into PROJECT later, so a missing one is fine there.
+    """
+    if args.project and not args.demo:
+        _check_folder(Path(args.project))
 
 
 def _api_key(args: argparse.Namespace, key_env: str) -> str:
@@ -190,6 +218,26 @@ def _check_flags(args: argparse.Namespace, approve: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader of stdout went away (`kimitui sessions | head -1`): end quietly,
+        # as a command killed by SIGPIPE would.
+        _silence_stdout()
+        return EXIT_PIPE_CLOSED
+
+
+def _silence_stdout() -> None:
+    """Python flushes stdout again at exit; a closed pipe would print a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Subcommands come before the parser: PROJECT is positional and would swallow them.
     if argv and argv[0] in ("sessions", "export"):
@@ -217,6 +265,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from err
     approve = args.approve or ("ask" if not args.headless else "never")
     _check_flags(args, approve)
+    _check_project_early(args)
     if args.resume == PICK:
         _api_key(args, settings.api_key_env)  # said before the list, not after a choice
         args.resume = "last" if args.headless else _pick_session(args, settings)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from kimitui.core import events as ev
@@ -30,6 +31,9 @@ EXIT_CODES = {
     "cost_budget": 3,
     "interrupted": 130,
 }
+# stdout was closed by its reader (`kimitui ... | head`): 128 + SIGPIPE, what a
+# shell reports for a command killed by SIGPIPE, as `yes | head` gives.
+EXIT_PIPE_CLOSED = 141
 
 
 def one_line(text: str, limit: int = 100) -> str:
@@ -40,22 +44,50 @@ def one_line(text: str, limit: int = 100) -> str:
 class HeadlessRenderer:
     """Subscribes to an Agent and writes its events to a stream."""
 
-    def __init__(self, out: TextIO = sys.stdout, *, json_mode: bool = False) -> None:
+    def __init__(
+        self,
+        out: TextIO = sys.stdout,
+        *,
+        json_mode: bool = False,
+        on_closed: Callable[[], None] | None = None,
+    ) -> None:
         self.out = out
         self.json_mode = json_mode
         self.step = 0
+        self.closed = False  # the reader went away; nothing more is written
+        self.on_closed = on_closed
+        self._last_text = ""  # the final answer or error, so `done` need not repeat it
 
     def __call__(self, event: ev.Event) -> None:
-        if event.streaming or isinstance(event, ev.StateChanged):
+        if self.closed or event.streaming or isinstance(event, ev.StateChanged):
             return
         if isinstance(event, ev.StepStarted):
             self.step = event.n
         line = self.json_line(event) if self.json_mode else self.format(event)
         if line is not None:
+            self._write(line)
+
+    def _write(self, line: str) -> None:
+        try:
             # A file name that is not UTF-8 holds lone surrogates: shown as \udcff escapes
             # (valid inside JSON strings), since a strict stdout cannot encode them.
             self.out.write(escape_surrogates(line) + "\n")
             self.out.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self.closed = True
+        try:
+            # What is still buffered would fail again at exit, with a traceback:
+            # send it nowhere instead.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.out.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass  # not a real file (a test's buffer): nothing is flushed at exit
+        if self.on_closed is not None:
+            self.on_closed()  # nobody reads the run any more: stop it
 
     @staticmethod
     def json_line(event: ev.Event) -> str:
@@ -79,6 +111,7 @@ class HeadlessRenderer:
             case ev.Reasoning():
                 return f"{prefix} thinking: {one_line(event.text)}"
             case ev.Content():
+                self._last_text = event.text
                 return f"{prefix} says: {event.text}"
             case ev.ToolCall():
                 args = event.arguments
@@ -99,8 +132,11 @@ class HeadlessRenderer:
             case ev.RetryScheduled():
                 return f"retry {event.attempt}: {event.reason}; waiting {event.wait_s:g} s"
             case ev.Notice():
+                self._last_text = event.text
                 return f"{event.level}: {event.text}"
             case ev.Done():
+                if event.message == self._last_text:  # just printed: the answer or the error
+                    return f"done ({event.reason})"
                 return f"done ({event.reason}): {event.message}"
         return None
 
@@ -120,7 +156,8 @@ async def run_headless(
 
     ``notices`` (e.g. what a resume repaired) are shown before the run starts.
     """
-    agent.subscribe(HeadlessRenderer(json_mode=json_mode))
+    renderer = HeadlessRenderer(json_mode=json_mode, on_closed=agent.stop)
+    agent.subscribe(renderer)
     for notice in notices:
         agent.emit(notice)
     loop = asyncio.get_running_loop()
@@ -132,4 +169,4 @@ async def run_headless(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await agent.client.close()
-    return EXIT_CODES[done.reason]
+    return EXIT_PIPE_CLOSED if renderer.closed else EXIT_CODES[done.reason]

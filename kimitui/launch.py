@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimitui.config import Settings
+from kimitui.core.budget import Prices
 from kimitui.core.events import Notice
 from kimitui.core.gate import gate_for
 from kimitui.core.journal import Journal
 from kimitui.core.loop import Agent
-from kimitui.core.resume import needs_model
+from kimitui.core.resume import needs_model, untold_undos
 from kimitui.core.session import resume_session, start_session
 from kimitui.core.transcript import Transcript
 from kimitui.headless import run_headless
@@ -57,6 +58,13 @@ def record_session(
     agent.on_edit_applied = journal.record
     if resumed is not None:
         recorder = resume_session(agent, resumed)
+        owed = untold_undos(journal, resumed)
+        for note in owed:
+            agent.note(note)  # delivered before the model's next step
+        if owed:
+            recorder.notices.append(
+                Notice(f"the model will be told of {len(owed)} undo(s) made after its last step")
+            )
     else:
         try:
             recorder = start_session(agent, task=task, demo=demo)
@@ -152,8 +160,15 @@ async def launch_headless(
         # The same session id keeps the prompt cache key, so a resume hits the cache.
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, gate_for(approve), session_id=session_id)
+        _unpriced_demo(agent, args.demo)
         recording = record_session(stack, agent, task, args.demo, resumed)
         return await run_headless(agent, task, json_mode=args.json, notices=recording.notices)
+
+
+def _unpriced_demo(agent: Agent, demo: bool) -> None:
+    """The demo's scripted model costs nothing: no list price, whatever its model id."""
+    if demo:
+        agent.budget.prices = Prices(currency=agent.budget.prices.currency)
 
 
 def remember_theme(name: str) -> None:
@@ -161,6 +176,15 @@ def remember_theme(name: str) -> None:
     from kimitui.config import config_path, write_ui_theme
 
     write_ui_theme(config_path(), name)
+
+
+def demo_intro(project: Path) -> str:
+    """The one line a new user reads before the demo starts."""
+    return (
+        "demo: an offline scripted model splits the sample's app.py into modules; "
+        "each edit waits for your review (y applies, n rejects, space picks hunks), "
+        f"Esc interrupts. The sample is in {project}"
+    )
 
 
 # The TUI's demo streams at a human pace so that it looks alive.
@@ -196,10 +220,11 @@ async def launch_tui(
             later=True,
         )
         if args.demo:
-            notices.append(("info", f"demo: the sample project is in {project}"))
+            notices.append(("info", demo_intro(project)))
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
         await probing
+        _unpriced_demo(agent, args.demo)
         recording = record_session(stack, agent, task, args.demo, resumed)
         notices.extend((n.level, n.text) for n in recording.notices)
         app = KimiApp(

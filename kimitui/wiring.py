@@ -11,6 +11,7 @@ from kimitui.core.budget import DEFAULT_CONTEXT_WINDOW, Budget, Limits, Prices
 from kimitui.core.gate import Gate
 from kimitui.core.llm import ClientConfig, ModelClient
 from kimitui.core.loop import Agent
+from kimitui.core.prices import known_prices
 from kimitui.sandbox import Sandbox
 from kimitui.tools import Toolbox, Workspace
 
@@ -33,14 +34,23 @@ def build_budget(settings: Settings) -> Budget:
             time_budget=settings.time_budget,
             cost_budget=settings.cost_budget,
         ),
-        prices=Prices(
-            input=settings.price_input,
-            cached_input=settings.price_cached_input,
-            output=settings.price_output,
-            currency=settings.currency,
-        ),
+        prices=build_prices(settings),
         context_window=settings.context_window or DEFAULT_CONTEXT_WINDOW,
     )
+
+
+def build_prices(settings: Settings) -> Prices:
+    """``[prices]`` when set, else the known list price of the model, else unknown."""
+    configured = Prices(
+        input=settings.price_input,
+        cached_input=settings.price_cached_input,
+        output=settings.price_output,
+        currency=settings.currency,
+        source="[prices] in config.toml",
+    )
+    if settings.price_input is not None or settings.price_output is not None:
+        return configured
+    return known_prices(settings.model) or Prices(currency=settings.currency)
 
 
 def build_agent(

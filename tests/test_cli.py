@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from kimitui.demo.script import Turn
 from kimitui.demo.server import ScriptedServer
 
+KIMITUI = (sys.executable, "-m", "kimitui")
 SAMPLE = Path(__file__).resolve().parents[1] / "kimitui" / "demo" / "sample"
 CONTRACT_TYPES = {
     "session",
@@ -236,3 +238,123 @@ def test_help_and_version_do_not_import_the_sdk_or_textual() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip().splitlines()[-1] == "False False"
     assert "kimitui 0.1.0" in proc.stdout
+
+
+# -- a closed pipe, the order of checks, the headless text ------------------------------
+
+
+@pytest.mark.parametrize("mode", [["--json"], []])
+def test_a_reader_that_stops_early_ends_the_run_quietly(tmp_path: Path, mode: list[str]) -> None:
+    """`kimitui --demo --headless --json | head -2`: no traceback, exit 141 (128 + SIGPIPE)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kimitui", str(tmp_path / "d"), "--demo", "--headless", *mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = [proc.stdout.readline(), proc.stdout.readline()]
+    proc.stdout.close()  # what `head -2` does after its two lines
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert all(line.endswith("\n") for line in first)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_a_closed_pipe_after_the_session_list_is_quiet(tmp_path: Path) -> None:
+    kimitui(str(tmp_path / "d"), "--demo", "--headless", "--max-steps", "1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kimitui", "sessions"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) in (0, 141)
+    assert "Traceback" not in err, err
+
+
+def test_a_missing_folder_is_named_before_the_key_is_asked_for(tmp_path: Path) -> None:
+    proc = kimitui(str(tmp_path / "nowhere"), "--headless", "--task", "x")
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'nowhere'} does not exist" in proc.stderr
+    assert "API key" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [
+        ("--max-steps", "abc", "--max-steps: expected a positive integer, got 'abc'"),
+        ("--token-budget", "-5", "--token-budget: expected a positive integer, got '-5'"),
+        ("--time-budget", "soon", "--time-budget: expected a positive number of seconds"),
+    ],
+)
+def test_a_bad_number_names_the_flag_and_the_value(
+    tmp_path: Path, flag: str, value: str, needle: str
+) -> None:
+    proc = kimitui(str(tmp_path), "--headless", "--task", "x", flag, value)
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+    assert "_positive" not in proc.stderr
+
+
+def test_headless_prints_the_final_answer_once(tmp_path: Path) -> None:
+    answer = "The answer is forty-two, said once."
+    server = ScriptedServer([Turn(reasoning="easy", content=answer)])
+    with server.run_in_thread() as base_url:
+        env = clean_env(MOONSHOT_API_KEY="sk-test")
+        proc = kimitui(str(tmp_path), "--headless", "--task", "hi", "--base-url", base_url, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count(answer) == 1
+    assert proc.stdout.splitlines()[-1] == "done (finished)"
+
+
+def test_a_failed_401_call_is_not_a_step(tmp_path: Path) -> None:
+    server = ScriptedServer([Turn(content="x")], api_key="sk-right")
+    with server.run_in_thread() as base_url:
+        env = clean_env(MOONSHOT_API_KEY="sk-wrong")
+        proc = kimitui(str(tmp_path), "--headless", "--task", "hi", "--base-url", base_url, env=env)
+    assert proc.returncode == 1
+    assert proc.stdout.count("Invalid Authentication") == 1  # the error, not again in `done`
+    listing = kimitui("sessions", str(tmp_path)).stdout.splitlines()
+    header, row = (re.split(r"\s{2,}", line.strip()) for line in listing[:2])
+    assert row[header.index("STEPS")] == "0"
+
+
+def test_an_interrupted_stream_still_counts_its_tokens(tmp_path: Path) -> None:
+    server = ScriptedServer(
+        [Turn(reasoning="Thinking slowly. " * 400, content="x")], tokens_per_second=100
+    )
+    with server.run_in_thread() as base_url:
+        proc = subprocess.Popen(
+            [
+                *KIMITUI,
+                str(tmp_path),
+                "--headless",
+                "--json",
+                "--task",
+                "hi",
+                "--base-url",
+                base_url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(MOONSHOT_API_KEY="sk-test"),
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the first step has begun streaming
+            if json.loads(line)["type"] == "step":
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    events = [json.loads(line) for line in out.splitlines()]
+    usage = [e for e in events if e["type"] == "usage"]
+    assert proc.returncode == 130
+    assert len(usage) == 1 and usage[0]["prompt"] > 0 and usage[0]["reasoning"] > 0
+    assert usage[0]["session_total"] == usage[0]["total"]

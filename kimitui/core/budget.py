@@ -31,6 +31,7 @@ class Prices:
     cached_input: float | None = None
     output: float | None = None
     currency: str = "USD"
+    source: str = ""  # where the prices come from, for the meter to say
 
     @property
     def known(self) -> bool:

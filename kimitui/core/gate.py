@@ -181,6 +181,9 @@ class AskGate:
         item = next((r for r in self.pending if r.edit.id == edit_id), None)
         if item is None or item.future is None or item.future.done():
             return False
+        if decision.verdict == "partial" and not decision.hunks and decision.content is None:
+            # Applying with every hunk left out writes nothing: that is a rejection.
+            decision = Decision.reject(decision.feedback)
         item.status = decision.verdict
         item.future.set_result(decision)
         self._changed()

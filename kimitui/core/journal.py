@@ -116,7 +116,7 @@ class Journal:
         self.undone.add(entry.seq)
         self._append({"op": "undo", "seq": entry.seq, "at": time.time()})
         workspace.read_paths.discard(entry.path)  # what the model read is stale now
-        return UndoResult(True, _done_message(entry), entry, _model_note(entry))
+        return UndoResult(True, _done_message(entry), entry, model_note(entry))
 
 
 def _restore(workspace: Workspace, entry: JournalEntry) -> None:
@@ -141,7 +141,8 @@ def _done_message(entry: JournalEntry) -> str:
     return f"undone: the {entry.tool} edit to {entry.path} (+{added} -{removed}) was reverted"
 
 
-def _model_note(entry: JournalEntry) -> str:
+def model_note(entry: JournalEntry) -> str:
+    """What the model is told of an undo, before its next step."""
     if entry.before is None:
         what = f"{entry.path} was deleted again (your edit had created it)"
     else:

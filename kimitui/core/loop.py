@@ -149,6 +149,7 @@ class Agent:
         self._interrupt_pending = False
         self._cancel_requested = False
         self._started = False
+        self._in_run = False
         self._ask_server_window = context_window_from_server
         self.compactor = Compactor(client, budget, threshold=compact_at)
         self.applied_edits: list[str] = []
@@ -196,8 +197,8 @@ class Agent:
         if self._current is not None and not self._current.done():
             self._cancel_requested = True
             self._current.cancel()
-        elif self.state in ("thinking", "tools", "review"):
-            # Between two phases: the next one must not start.
+        elif self.state in ("thinking", "tools", "review") or self._in_run:
+            # Between two phases, or before the first model call: the next one must not start.
             self._interrupt_pending = True
 
     def steer(self, text: str) -> None:
@@ -238,6 +239,7 @@ class Agent:
         """Run until the model finishes, a budget runs out, the user stops, or an error."""
         self._stop_requested = False
         self._interrupt_pending = False
+        self._in_run = True
         await self._start_session()
         self.budget.start()
         try:
@@ -262,6 +264,11 @@ class Agent:
             await self._run_tools(calls)
 
     def _finish(self, done: Done) -> None:
+        self._in_run = False
+        # A pause (or an interrupt's wait) armed for a next step that never came must
+        # not hold the next run: it would go silently to "paused".
+        self._running.set()
+        self._waiting_after_interrupt = False
         self.budget.stop_clock()
         self._set_state("error" if done.reason == "error" else "done")
         self.emit(done)
@@ -277,7 +284,13 @@ class Agent:
             SessionStarted(self.client.session_id, self.project, cfg.model, base_url, sandbox)
         )
         if self._ask_server_window:
-            window = await self.client.context_window(warn=self._window_warning)
+            try:
+                window = await self._interruptible(
+                    self.client.context_window(warn=self._window_warning)
+                )
+            except _Interrupted:  # Esc before the first token: wait for the user
+                self._wait_for_user()
+                window = None
             if window:
                 self.budget.context_window = window
 
@@ -311,6 +324,8 @@ class Agent:
                 self._wait_for_user()
                 continue
             except ModelError as err:
+                # No answer came, so nothing was billed: the call is not a step.
+                self.budget.steps -= 1
                 self.emit(Notice(str(err), level="error"))
                 return Done("error", str(err))
             if completion.tool_calls:
@@ -332,6 +347,8 @@ class Agent:
         self.budget.start()
 
     def _wait_for_user(self) -> None:
+        if self._stop_requested:  # stop() came with the interrupt: nothing to wait for
+            return
         self._waiting_after_interrupt = True
         self._running.clear()
 
@@ -463,6 +480,7 @@ class Agent:
         if not (partial.reasoning or partial.content):
             self.emit(Notice("interrupted before the model said anything"))
             return
+        self._record_interrupted_usage(partial.reasoning, partial.content)
         content = f"{partial.content}\n\n{INTERRUPTED_MARK}".strip()
         self.messages.append(
             {"role": "assistant", "content": content, "reasoning_content": partial.reasoning}
@@ -481,13 +499,21 @@ class Agent:
                 call.id = f"call_{self.budget.steps}_{call.index}"
             seen.add(call.id)
 
-    def _record(self, completion: Completion) -> None:
-        usage = completion.usage or self._estimate_usage(completion)
+    def _record_interrupted_usage(self, reasoning: str, content: str) -> None:
+        """A cut stream sends no usage, but the prompt was read and the text was
+        generated: count an estimate rather than nothing."""
+        estimator = self.compactor.estimator
+        per_token = estimator.chars_per_token or 4.0
+        thinking = round(len(reasoning) / per_token)
+        usage = TokenUsage(
+            prompt=estimator.tokens(self.messages, self._tools),
+            completion=thinking + round(len(content) / per_token),
+            reasoning=thinking,
+        )
+        self._report_usage(usage)
+
+    def _report_usage(self, usage: TokenUsage) -> None:
         self.budget.record(usage)
-        if completion.reasoning:
-            self.emit(Reasoning(completion.reasoning))
-        if completion.content:
-            self.emit(Content(completion.content))
         self.emit(
             UsageReport(
                 prompt=usage.prompt,
@@ -500,6 +526,14 @@ class Agent:
                 cost=self.budget.cost,
             )
         )
+
+    def _record(self, completion: Completion) -> None:
+        usage = completion.usage or self._estimate_usage(completion)
+        if completion.reasoning:
+            self.emit(Reasoning(completion.reasoning))
+        if completion.content:
+            self.emit(Content(completion.content))
+        self._report_usage(usage)
         self.messages.append(assistant_message(completion))
         if completion.dropped_calls:
             self.emit(
@@ -586,7 +620,12 @@ class Agent:
             )
         )
         self._set_state("review")
-        decision = await self.gate.review(edit)
+        # The time budget is the model's: the minutes the user reads a diff are not.
+        self.budget.stop_clock()
+        try:
+            decision = await self.gate.review(edit)
+        finally:
+            self.budget.start()
         output = apply_decision(
             self.toolbox.workspace, edit, decision, on_write=self.on_edit_applied
         )

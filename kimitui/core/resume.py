@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kimitui.core import events as ev
+from kimitui.core.journal import Journal, model_note
 from kimitui.core.llm import ToolCallDraft
 from kimitui.core.transcript import Message, Record, Transcript
 
@@ -58,7 +59,7 @@ def repair(messages: list[Message], decisions: dict[str, Record]) -> Repair:
     if pending:
         names = ", ".join(d.name for d in result.pending)
         result.notes.append(
-            f"{len(pending)} tool call(s) cut short when kimitui stopped run again now "
+            f"{len(pending)} tool call(s) cut short when kimitui stopped; run again now "
             f"({names}); an edit is re-diffed against the file as it is now"
         )
     return result
@@ -150,6 +151,21 @@ def applied_summaries(messages: list[Message], decisions: dict[str, Record]) -> 
         if output and "NOT applied" not in output:
             lines.append(f"{decision.get('path')}: {output.splitlines()[0]}")
     return lines
+
+
+def untold_undos(journal: Journal, transcript: Transcript) -> list[str]:
+    """Notes on undos the model never heard of (made after the last run, then quit).
+
+    A note is delivered as a user message before the model's next step; one that
+    no recorded message carries is still owed.
+    """
+    told = {
+        e.get("text")
+        for e in transcript.events()
+        if e.get("type") == "user_message" and e.get("kind") == "note"
+    }
+    notes = [model_note(e) for e in journal.entries if e.seq in journal.undone]
+    return [note for note in notes if note not in told]
 
 
 def needs_model(messages: list[Message]) -> bool:

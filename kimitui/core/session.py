@@ -13,7 +13,7 @@ is one JSON object with a ``kind`` and ``t`` (unix time):
 ``checkpoint``      steps, elapsed: at every step boundary
 ``journal``         id, path, verdict, hunks, feedback, diff: every decided edit
 ``resumed``         steps: a later process picked the session up
-``end``             reason, message, elapsed: how one run of the session ended
+``end``             reason, message, elapsed, steps: how one run of the session ended
 
 Records are written with one ``os.write`` each, so a killed process loses
 nothing it wrote; fsync follows every step boundary, decided edit and end, so
@@ -178,8 +178,13 @@ class SessionRecorder:
         elif isinstance(event, ev.EditDecided):
             self._journal(event)
         elif isinstance(event, ev.Done):
+            # steps: a call that failed without an answer is no step, though it was started.
             self.file.write(
-                "end", reason=event.reason, message=event.message, elapsed=self._elapsed()
+                "end",
+                reason=event.reason,
+                message=event.message,
+                elapsed=self._elapsed(),
+                steps=self.agent.budget.steps,
             )
             self.file.sync()
 

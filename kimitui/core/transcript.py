@@ -103,6 +103,8 @@ class Transcript:
         for record in self.records:
             if record.get("kind") in ("checkpoint", "end"):
                 elapsed = float(record.get("elapsed") or 0.0)
+            if record.get("kind") == "end" and isinstance(record.get("steps"), int):
+                steps = record["steps"]  # a step whose call failed is not counted
             event = record.get("event") if record.get("kind") == "event" else None
             if not isinstance(event, dict):
                 continue

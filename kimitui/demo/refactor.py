@@ -23,6 +23,10 @@ DEMO_TASK = (
     "wherever needed. test_app.py must keep passing without being modified."
 )
 
+# What the client appends to an answer the user cut short (kimitui.core.loop.INTERRUPTED_MARK;
+# not imported, so the server needs no SDK): such an answer did not end the task.
+INTERRUPTED_MARK = "[interrupted by the user]"
+
 # Far more turns than either path needs, so follow-up questions get answers
 # before the script runs dry.
 DEMO_MAX_TURNS = 24
@@ -57,13 +61,27 @@ class History:
     def applied(self, path: str) -> list[Call]:
         return [c for c in self.of("write_file", path) if not _rejected(c.result)]
 
+    @property
+    def partial(self) -> list[str]:
+        """Files the user applied only some hunks of (and never wrote whole later)."""
+        paths = dict.fromkeys(c.args.get("path", "?") for c in self.of("write_file"))
+        return [p for p in paths if self.applied(p) and _partial(self.applied(p)[-1].result)]
+
     def tests_since(self, call: Call) -> list[Call]:
         later = self.calls[self.calls.index(call) + 1 :]
         return [c for c in later if c.name == "run_tests" and c.result is not None]
 
 
 def _rejected(result: str | None) -> bool:
-    return "rejected" in (result or "").lower()
+    """Nothing was written. A partial apply lists its "Rejected hunks" but is no rejection."""
+    text = (result or "").lower()
+    if re.search(r"^(partially )?applied ", text, flags=re.MULTILINE):
+        return False
+    return "rejected" in text or "not applied" in text
+
+
+def _partial(result: str | None) -> bool:
+    return bool(re.search(r"^Partially applied ", result or "", flags=re.MULTILINE))
 
 
 def _arguments(call: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +106,7 @@ def read_history(body: dict[str, Any]) -> History:
             for call in msg["tool_calls"]:
                 name = call.get("function", {}).get("name", "")
                 history.calls.append(Call(name, _arguments(call), results.get(call.get("id"))))
-        elif role == "assistant" and seen_user:
+        elif role == "assistant" and seen_user and INTERRUPTED_MARK not in _text(msg):
             history.finished = True
     return history
 
@@ -285,6 +303,13 @@ def summary(h: History) -> Turn:
     if not suite_passed(output):
         return _still_failing(output)
     count = _passed_count(output)
+    partial = h.partial
+    part_note = (
+        f"\n\nYou applied only some hunks of my edit to {_join(partial)}; the lines you "
+        "left out are as they were, and the tests above ran on that version."
+        if partial
+        else ""
+    )
     return Turn(
         reasoning=(
             f"{count}, with test_app.py untouched. models.py holds the data, logic.py the "
@@ -299,7 +324,7 @@ def summary(h: History) -> Turn:
             "the moved names, listed in __all__, so existing `from app import ...` callers "
             "such as test_app.py keep working.\n\n"
             f"The first test run failed with an ImportError because the tests import from "
-            f"app; after adding the re-exports: {count}."
+            f"app; after adding the re-exports: {count}.{part_note}"
         ),
     )
 

@@ -56,7 +56,7 @@ from kimitui.tui.safety import ControlFilter, plain
 from kimitui.tui.statusbar import StatusBar
 from kimitui.tui.textview import Block, TextView, shown
 from kimitui.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, LoadedThemes, load_themes
-from kimitui.tui.toolpane import ToolDetailScreen, ToolPane, ToolRecord
+from kimitui.tui.toolpane import VERDICT_STATUS, ToolDetailScreen, ToolPane, ToolRecord, settled
 from kimitui.tui.tree import LEGEND, ProjectTree
 from kimitui.tui.watch import ChangeTracker, watch_project
 
@@ -476,16 +476,20 @@ class KimiApp(App[int]):
             self._summarise_step()
 
     def _tool_call(self, event: ev.ToolCall) -> None:
-        record = ToolRecord(event.id, self._step, event.name, event.arguments)
+        # A resumed session runs a cut call again under its id: one row, listed once.
+        again = self.tools.records.get(event.id)
+        step = again.step if again is not None else self._step
+        record = ToolRecord(event.id, step, event.name, event.arguments)
         self.tools.upsert(record)
-        self._step_tools.append(f"{event.name}({record.key_argument[:24]})")
-        self._summarise_step()
+        if again is None:
+            self._step_tools.append(f"{event.name}({record.key_argument[:24]})")
+            self._summarise_step()
 
     def _tool_output(self, event: ev.ToolOutput) -> None:
         record = self.tools.records.get(event.id)
         if record is None:
             record = ToolRecord(event.id, self._step, event.name, {})
-        record.status = "ok" if event.ok else "error"
+        record.status = settled(record.status, event.ok, event.output)
         record.output = event.output
         record.duration = event.duration_s
         self.tools.upsert(record)
@@ -501,6 +505,10 @@ class KimiApp(App[int]):
         self.project_tree.mark(event.path, "pending")
 
     def _edit_decided(self, event: ev.EditDecided) -> None:
+        record = self.tools.records.get(event.id)
+        if record is not None:
+            record.status = VERDICT_STATUS.get(event.verdict, record.status)
+            self.tools.upsert(record)
         self.project_tree.mark(event.path, "pending", on=False)
         if event.verdict != "rejected":
             self.tracker.own_write(event.path)
@@ -526,6 +534,7 @@ class KimiApp(App[int]):
 
     def _done(self, event: ev.Done) -> None:
         self._finish_step()
+        self._step = self.agent.budget.steps  # a call that failed unanswered was no step
         self.meter.show(self.agent.budget)
         if event.reason in BUDGETS:
             self.budget_out = event.reason
@@ -597,7 +606,11 @@ class KimiApp(App[int]):
         if isinstance(self.screen, ModalScreen) and action not in ("quit",):
             return action not in self._own_actions
         rules = {
-            "interrupt": lambda: self.loop_state in INTERRUPTIBLE,
+            # Also before the first model call, while a run is starting.
+            "interrupt": lambda: (
+                self.loop_state in INTERRUPTIBLE
+                or (self.run_active and self.loop_state not in ("paused", "waiting"))
+            ),
             "end_run": lambda: self.loop_state in ("paused", "waiting"),
             "pause": lambda: self.is_active and not self.agent.paused,
             "resume": lambda: self.is_active and self.agent.paused,
@@ -822,7 +835,8 @@ class KimiApp(App[int]):
 
     def action_undo(self) -> None:
         result = self.journal.undo(self.agent.toolbox.workspace)
-        self._notice(result.message, "info" if result.ok else "warning")
+        # Through the Agent, so the saved session records the undo even if no run follows.
+        self.agent.emit(ev.Notice(result.message, "info" if result.ok else "warning"))
         if result.ok and result.entry is not None:
             self.agent.note(result.note)
             path = result.entry.path
@@ -833,5 +847,8 @@ class KimiApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # Textual's own "Theme" is replaced by ours, which says the choice is saved.
-        yield from (c for c in super().get_system_commands(screen) if c.title != "Theme")
+        # Textual's "Keys" too: "Keys and help" (F1) lists every key of kimitui's.
+        yield from (
+            c for c in super().get_system_commands(screen) if c.title not in ("Theme", "Keys")
+        )
         yield from palette_commands(self)

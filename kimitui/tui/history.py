@@ -1,9 +1,10 @@
 """A resumed session's earlier steps, read back from its transcript for the panes.
 
 Only what the transcript pane and the tool table show is replayed: steps (as
-collapsed blocks), reasoning, answers, the user's messages, tool calls and
-their results. Edits, decisions and notices belong to their moment and are
-left in the transcript (``kimitui export`` shows them).
+collapsed blocks), reasoning, answers, the user's messages, tool calls, their
+results and the decisions on edits (for the rows' verdicts and the tree's
+marks). Proposals and notices belong to their moment and are left in the
+transcript (``kimitui export`` shows them).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Any
 
 from kimitui.core import events as ev
 
-REPLAYED = frozenset({"step", "reasoning", "content", "tool_call", "tool_result", "user_message"})
+# Decisions too: they give an edit's row its verdict and the tree its ● marks.
+REPLAYED = frozenset(
+    {"step", "reasoning", "content", "tool_call", "tool_result", "user_message", "decision"}
+)
 
 
 def earlier_events(records: Iterable[dict[str, Any]]) -> list[ev.Event]:

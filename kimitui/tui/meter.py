@@ -11,6 +11,7 @@ from kimitui.core.budget import Budget
 WARN_PCT = 75.0
 ERROR_PCT = 90.0
 BAR_CELLS = 6
+NO_PRICES = "no known prices for this model: set [prices] in config.toml to see a cost"
 
 
 def count(n: float) -> str:
@@ -117,13 +118,20 @@ class BudgetMeter(Vertical):
         self._row("time").show("time", share(budget.elapsed, limit), clock(budget.elapsed) + cap)
 
     def _show_cost(self, budget: Budget) -> None:
+        row = self._row("cost")
+        source = budget.prices.source or NO_PRICES
+        if row.tooltip != source:
+            row.tooltip = source
         limit, cost = budget.limits.cost_budget, budget.cost
         if cost is None:
-            self._row("cost").show("cost", None, "—")
+            row.show("cost", None, "—")
             return
         cap = f"/{limit:g}" if limit else ""
         pct = share(cost, limit)
-        self._row("cost").show("cost", pct, f"{cost:.4f}{cap} {budget.prices.currency}")
+        currency = budget.prices.currency
+        # "$" keeps the row inside the narrow side pane; other currencies are named.
+        value = f"${cost:.4f}{cap}" if currency == "USD" else f"{cost:.4f}{cap} {currency}"
+        row.show("cost", pct, value)
 
     def _row(self, name: str) -> MeterRow:
         return self.query_one(f"#meter-{name}", MeterRow)

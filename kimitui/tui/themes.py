@@ -8,8 +8,10 @@ the file and the field, is reported for the app to show.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +55,14 @@ class LoadedThemes:
     problems: list[str]
 
 
-def bundled_dir() -> Path:
+def bundled_dir() -> Traversable:
+    """The themes shipped with kimitui, wherever and however it is installed.
+
+    A Traversable, not a path: an installed package is read through
+    importlib.resources (``str()`` of one is not always a path on disk).
+    """
     try:
-        return Path(str(resources.files("kimitui.themes")))
+        return resources.files("kimitui.themes")
     except ModuleNotFoundError:
         # Imported from a source checkout: the wheel's kimitui.themes is the top-level themes/.
         return Path(__file__).resolve().parents[2] / "themes"
@@ -67,7 +74,7 @@ def user_dir() -> Path:
     return config_path().parent / "themes"
 
 
-def _color(path: Path, field: str, value: Any) -> str:
+def _color(path: Traversable, field: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ThemeError(f"{path}: [theme] {field} must be a colour string, got {value!r}")
     try:
@@ -77,7 +84,7 @@ def _color(path: Path, field: str, value: Any) -> str:
     return value
 
 
-def _theme_fields(path: Path, table: dict[str, Any]) -> dict[str, Any]:
+def _theme_fields(path: Traversable, table: dict[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for key, value in table.items():
         if key == "name":
@@ -102,7 +109,7 @@ def _theme_fields(path: Path, table: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _variables(path: Path, table: Any) -> dict[str, str]:
+def _variables(path: Traversable, table: Any) -> dict[str, str]:
     if not isinstance(table, dict):
         raise ThemeError(f"{path}: [variables] must be a table")
     values = dict(VARIABLE_DEFAULTS)
@@ -115,7 +122,7 @@ def _variables(path: Path, table: Any) -> dict[str, str]:
     return values
 
 
-def load_theme_file(path: Path) -> Theme:
+def load_theme_file(path: Traversable) -> Theme:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
@@ -130,14 +137,20 @@ def load_theme_file(path: Path) -> Theme:
     return Theme(**fields, variables=_variables(path, data.get("variables", {})))
 
 
-def load_themes(folders: list[Path] | None = None) -> LoadedThemes:
+def theme_files(folder: Traversable) -> list[Traversable]:
+    """The folder's ``*.toml`` files by name; none when it does not exist."""
+    if not folder.is_dir():
+        return []
+    found = [f for f in folder.iterdir() if f.name.endswith(".toml") and f.is_file()]
+    return sorted(found, key=lambda f: f.name)
+
+
+def load_themes(folders: Sequence[Traversable] | None = None) -> LoadedThemes:
     """Every theme in the folders (later folders win on a name clash)."""
     by_name: dict[str, Theme] = {}
     problems: list[str] = []
     for folder in folders if folders is not None else [bundled_dir(), user_dir()]:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.toml")):
+        for path in theme_files(folder):
             try:
                 theme = load_theme_file(path)
             except ThemeError as err:

@@ -25,21 +25,41 @@ from kimitui.tui.messages import ToolRowChosen
 from kimitui.tui.safety import plain
 from kimitui.tui.textview import Block, TextView
 
-Status = Literal["running", "review", "ok", "error"]
+Status = Literal["running", "review", "ok", "error", "applied", "partial", "rejected"]
 STATUS_TEXT: dict[Status, str] = {
     "running": "… running",
     "review": "? review",
     "ok": "✓ ok",
     "error": "✗ error",
+    "applied": "✓ applied",
+    "partial": "◐ partial",
+    "rejected": "✗ rejected",
 }
 STATUS_COLOR: dict[Status, str] = {
     "running": "accent",
     "review": "warning",
     "ok": "success",
     "error": "error",
+    "applied": "success",
+    "partial": "warning",
+    "rejected": "error",
 }
+# An edit's row says what the user decided, not just that the call returned.
+VERDICT_STATUS: dict[str, Status] = {
+    "approved": "applied",
+    "partial": "partial",
+    "rejected": "rejected",
+}
+FINISHED = frozenset({"ok", "error", "applied", "partial", "rejected"})
 KEY_ARGS = ("path", "pattern", "command", "query")
-FIXED = (("#", 3), ("tool", 10), ("status", 9), ("size", 6), ("time", 6))
+FIXED = (("#", 3), ("tool", 10), ("status", 10), ("size", 6), ("time", 6))
+
+
+def settled(status: Status, ok: bool, output: str) -> Status:
+    """A finished call's status: an edit keeps its verdict unless the write failed."""
+    if status in VERDICT_STATUS.values():
+        return "error" if "NOT applied" in output else status
+    return "ok" if ok else "error"
 
 
 @dataclass
@@ -108,7 +128,7 @@ class ToolPane(DataTable):
             arg = arg[: self._arg_width - 1] + "…"
         color = getattr(self.app.current_theme, STATUS_COLOR[r.status], None) or ""
         status = Text(STATUS_TEXT[r.status], style=Style.parse(color) if color else "")
-        done = r.status in ("ok", "error")
+        done = r.status in FINISHED
         return (
             plain(str(r.step), cell=True),
             plain(r.name, cell=True),
