@@ -103,7 +103,7 @@ async def test_message_typed_mid_run_reaches_the_model_before_its_next_step(
             await wait_for(pilot, lambda: bool(app.reasoning.plain))
             assert server.served == 0  # the first step is still streaming
             # (Pilot's press waits for the app to be idle, i.e. for the stream to end.)
-            app.composer.input.insert_text_at_cursor(steer)
+            app.composer.input.type_text(steer)
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.agent.state == "done")
             await settle(pilot)
@@ -348,7 +348,7 @@ async def test_streamed_text_reaches_the_pane_in_batches(
     assert len(flushes) < deltas / 4
 
 
-async def test_single_letter_keys_type_in_the_composer_and_act_outside_it(project: Path) -> None:
+async def test_letters_never_act_on_the_main_screen_they_are_text(project: Path) -> None:
     turns = [Turn(tool_calls=(call("list_files"),)), Turn(content="ok")]
     async with running(project, turns, task="list") as (app, _server, pilot):
         app.agent.pause()
@@ -357,12 +357,14 @@ async def test_single_letter_keys_type_in_the_composer_and_act_outside_it(projec
         assert app.composer.input.value == "p+u? please"
         assert app.agent.paused and not isinstance(app.screen, HelpScreen)
         app.composer.input.value = ""
-        await pilot.press("tab")  # leave the composer: now p is a shortcut
+        await pilot.press("tab")  # leave the composer: letters still do not act
         assert not app.composer.input.has_focus
-        await pilot.press("p")
-        assert not app.agent.paused and app.composer.input.value == ""
+        await type_text(pilot, "p?")
+        assert app.agent.paused and not isinstance(app.screen, HelpScreen)
+        assert app.composer.input.value == "p?" and app.composer.input.has_focus
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.agent.state == "done")
-        await pilot.press("question_mark")
+        await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -372,7 +374,8 @@ async def test_f1_opens_help_from_the_composer_and_the_footer_follows_the_state(
     project: Path,
 ) -> None:
     async with running(project, [Turn(content="ok")]) as (app, _server, pilot):
-        footer = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        active = app.screen.active_bindings.values()
+        footer = {b.binding.action for b in active if b.enabled and b.node is app}
         assert "help" in footer and "pause" not in footer and "undo" not in footer
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from kimitui.tui.guard import KeyGuard
+
 
 class WaitOrStopScreen(ModalScreen[bool]):
     """The server asks for a long wait before the next attempt: wait, or stop the run."""
@@ -24,6 +26,10 @@ class WaitOrStopScreen(ModalScreen[bool]):
         super().__init__()
         self.wait_s = wait_s
         self.reason = reason
+        self.key_guard = KeyGuard()  # it opens by itself: a key typed just then is no answer
+
+    def on_mount(self) -> None:
+        self.key_guard.hold()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="wait-dialog"):
@@ -43,3 +49,37 @@ class WaitOrStopScreen(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "wait")
+
+
+class QuitScreen(ModalScreen[bool]):
+    """ctrl+q while an edit waits for review: say what is left undone before quitting."""
+
+    BINDINGS: ClassVar = [Binding("escape", "choose(False)", "stay")]
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-dialog"):
+            yield Static("Quit with an edit waiting?", id="quit-title", markup=False)
+            yield Static(
+                f"The edit to {self.path} waits for your review. Quitting leaves it "
+                "unapplied; --resume brings the session back.\n"
+                "ctrl+q quits · Esc stays",
+                id="quit-reason",
+                markup=False,
+            )
+            with Horizontal(id="quit-buttons"):
+                yield Button("Quit (ctrl+q)", id="quit", variant="error")
+                yield Button("Stay (Esc)", id="stay", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    def action_choose(self, quit_now: bool) -> None:
+        self.dismiss(quit_now)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "quit")
