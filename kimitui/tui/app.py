@@ -757,6 +757,8 @@ class KimiApp(App[int]):
             self.composer.show_pending(self.agent.pending_messages)
         else:
             self._start_run(message.text)
+        if self._gate_behind:
+            self._open_review(guarded=True)  # the message is out: now the edit waiting
         self.refresh_bindings()
 
     @on(TextArea.Changed, "#composer-input")
@@ -831,9 +833,10 @@ class KimiApp(App[int]):
         return box.has_focus and bool(box.text)
 
     def _typing_now(self) -> bool:
+        """A draft in the composer, or a key typed there just now: someone is writing."""
         box = self.composer.input
         recent = time.monotonic() - box.last_key_at < TYPING_S
-        return len(self.screen_stack) == 1 and box.has_focus and recent
+        return len(self.screen_stack) == 1 and box.has_focus and (recent or bool(box.text))
 
     def _open_review(self, *, guarded: bool) -> None:
         gate = self.ask_gate

@@ -181,9 +181,9 @@ class ReviewScreen(ModalScreen[str | None]):
         self.refresh_bindings()
 
     def _poll_disk(self) -> None:
-        if self.state is None or self.leaving:
-            return
-        if self.review is not None and self._decided == self.review.edit.id:
+        if self.state is None or self.review is None or self.leaving:
+            return  # nothing under review (decided, waiting for the next edit)
+        if self._decided == self.review.edit.id:
             return  # our own write is landing: not a change made under the review
         signature = _signature(self._file)
         if signature == self._signature:
