@@ -27,8 +27,6 @@ class WaitOrStopScreen(ModalScreen[bool]):
         self.wait_s = wait_s
         self.reason = reason
         self.key_guard = KeyGuard()  # it opens by itself: a key typed just then is no answer
-
-    def on_mount(self) -> None:
         self.key_guard.hold()
 
     def compose(self) -> ComposeResult:

@@ -254,7 +254,8 @@ class ReviewScreen(ModalScreen[str | None]):
         if self.review is None:
             items.append("waiting for the next edit…")
         mode = "auto" if self.gate.auto_approve else "ask"
-        line = f" this turn: {'  '.join(items)}  ·  approve: {mode} (ctrl+t)"
+        keys = f"approve: {mode} (ctrl+t)  ·  ctrl+g: look behind"
+        line = f" this turn: {'  '.join(items)}  ·  {keys}"
         self.query_one("#review-turn", Static).update(line)
 
     def on_resize(self) -> None:
