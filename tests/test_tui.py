@@ -28,8 +28,10 @@ from kimitui.core import events as ev
 from kimitui.core.loop import INTERRUPTED_MARK
 from kimitui.demo import stream as demo_stream
 from kimitui.demo.script import Turn
+from kimitui.tui.app import KimiApp
 from kimitui.tui.help import KEY_GROUPS, HelpScreen
 from kimitui.tui.preview import FilePreviewScreen
+from kimitui.tui.review import ReviewScreen
 from kimitui.tui.textview import TextView
 from kimitui.tui.toolpane import ToolDetailScreen
 
@@ -544,3 +546,24 @@ async def test_quit_prints_the_command_that_resumes_the_session(
             await pilot.press("ctrl+q")
             await wait_for(pilot, lambda: bool(exits))
     assert str(exits[0]) == f"resume this session: kimitui --resume {session} --demo"
+
+
+def test_readme_keys_table_matches_the_app_bindings() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Keys\n", 1)[1].split("\n## ", 1)[0]
+    main, review = section.split("**Review gate**", 1)
+    review = review.split("**Session picker**", 1)[0]
+    names = {"escape": "Esc", "f1": "F1", "up": "↑"}
+    for binding in KimiApp.BINDINGS:
+        assert f"| {names.get(binding.key, binding.key)}" in main, binding.key
+    for binding in ReviewScreen.BINDINGS:
+        if binding.key not in ("escape",):
+            assert f"| {binding.key} |" in review, binding.key
+    assert "| ctrl+g |" in review and "| Esc |" in review
+    # No single letter acts on the main screen, and the table says none does.
+    assert not any(len(b.key) == 1 for b in KimiApp.BINDINGS)
+    for gone in ("(or `p`)", "(or `u`)", "(or `+`)", "(or `?`)"):
+        assert gone not in main
+    help_keys = {key for title, keys in KEY_GROUPS for key, _ in keys if title == "Main screen"}
+    for key in ("ctrl+g", "ctrl+l", "ctrl+z", "shift+Enter / ctrl+j"):
+        assert key in help_keys

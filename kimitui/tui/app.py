@@ -819,6 +819,7 @@ class KimiApp(App[int]):
             self._review.sync()
         elif gate.current is None:
             self._gate_behind = False
+            self._kept_hunks.clear()
         elif self._gate_behind or self._typing_now():
             # Someone writing a message is not interrupted: the edit waits, said
             # above the composer, until ctrl+g opens it.

@@ -23,8 +23,12 @@ FOLD_CHARS = 1_500  # ... and so are long single-line ones
 NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j", "newline"})
 
 
+def line_count(text: str) -> int:
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
 def fold_label(text: str) -> str:
-    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    lines = line_count(text)
     if lines > 1:
         return f"[pasted {lines} lines]"
     return f"[pasted {len(text):,} characters]"
@@ -90,7 +94,7 @@ class ComposerInput(TextArea):
         event.prevent_default()
         self.last_key_at = time.monotonic()
         text = event.text.replace("\r\n", "\n").replace("\r", "\n")
-        if text.count("\n") >= FOLD_LINES or len(text) > FOLD_CHARS:
+        if line_count(text) > FOLD_LINES or len(text) > FOLD_CHARS:
             text = self._fold(text)
         self.type_text(text)
         self.focus()
