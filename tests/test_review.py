@@ -394,6 +394,11 @@ async def test_ctrl_g_looks_behind_the_review_and_keeps_the_hunks_chosen(project
         assert app.project_tree.marker("app.py") == "pending"
         await wait_for(pilot, lambda: app.composer.input.has_focus)
         assert app.ask_gate.current is not None
+        app.transcript.focus()
+        await pilot.pause()
+        await pilot.press("escape")  # behind the review, Esc does not interrupt the run
+        assert app.composer.input.has_focus
+        assert app.agent.state == "review" and app.ask_gate.current is not None
         await pilot.press("ctrl+g")
         screen = app.screen
         assert isinstance(screen, ReviewScreen) and screen.diff.selected == {0}

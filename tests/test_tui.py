@@ -567,3 +567,12 @@ def test_readme_keys_table_matches_the_app_bindings() -> None:
     help_keys = {key for title, keys in KEY_GROUPS for key, _ in keys if title == "Main screen"}
     for key in ("ctrl+g", "ctrl+l", "ctrl+z", "shift+Enter / ctrl+j"):
         assert key in help_keys
+
+
+async def test_a_paste_while_a_pane_has_the_focus_goes_to_the_composer(project: Path) -> None:
+    async with running(project, [Turn(content="ok")]) as (app, _server, pilot):
+        app.project_tree.focus()
+        await pilot.pause()
+        app.post_message(events.Paste("fix this\nand that"))
+        await wait_for(pilot, lambda: app.composer.input.value == "fix this\nand that")
+        await wait_for(pilot, lambda: app.composer.input.has_focus)

@@ -621,7 +621,8 @@ class KimiApp(App[int]):
         if isinstance(self.screen, ModalScreen) and action not in ("quit",):
             return action not in self._own_actions
         rules = {
-            "interrupt": lambda: self.loop_state in INTERRUPTIBLE,
+            # An edit waiting behind the conversation is decided in the review, not by Esc.
+            "interrupt": lambda: self.loop_state in INTERRUPTIBLE and not self._gate_behind,
             "end_run": lambda: self.loop_state in ("paused", "waiting"),
             "pause": lambda: self.is_active and not self.agent.paused,
             "resume": lambda: self.is_active and self.agent.paused,
@@ -892,7 +893,20 @@ class KimiApp(App[int]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded and not self._route_key(event):
             return
+        if isinstance(event, events.Paste) and not event.is_forwarded and self._paste_aside():
+            self.composer.input.post_message(events.Paste(event.text))
+            return
         await super().on_event(event)
+
+    def _paste_aside(self) -> bool:
+        """A paste with no text box to take it goes to the composer, whole."""
+        if len(self.screen_stack) == 1:
+            return not isinstance(self.focused, TextArea | Input)
+        screen = self.screen
+        if isinstance(screen, ReviewScreen) and screen.first_hold and not screen.key_guard.armed:
+            screen.go_behind()
+            return True
+        return False
 
     def _route_key(self, event: events.Key) -> bool:
         """False when the key was dealt with here: held by a screen that just opened

@@ -90,7 +90,9 @@ class ReviewScreen(ModalScreen[str | None]):
         self._restore: set[int] | None = None
         self._decided: str | None = None  # the edit a decision was posted for
         self.leaving = False
-        self.first_hold = False  # holding keys as it opened over the conversation
+        self.first_hold = guarded  # holding keys as it opened over the conversation
+        if guarded:
+            self.key_guard.hold()  # from the moment it is pushed, not only once mounted
         self.review: Review | None = None
         self.state: ReviewState | None = None
         self._shown: object = None  # the proposal the diff shows
