@@ -85,6 +85,8 @@ async def _review_partial(pilot: Any) -> None:
         await _wait(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.review)
         screen = app.screen
         assert isinstance(screen, ReviewScreen) and screen.state is not None
+        # The review holds keys for a moment after it opens (typing must not decide).
+        await _wait(pilot, lambda s=screen: s.key_guard.armed)
         if len(screen.state.proposal.hunks) > 1:
             await pilot.press("j", "space")
             await pilot.pause(0.3)

@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Static
 from tui_helpers import call, make_project, running, type_text, wait_for
 
 from kimitui.core.gate import NEVER_FEEDBACK, AskGate, NeverGate
 from kimitui.demo.script import Turn
+from kimitui.tui import guard, review
+from kimitui.tui.dialogs import QuitScreen
+from kimitui.tui.editor import EditorScreen
 from kimitui.tui.review import ReviewScreen
 
 BASE = "".join(f"line {i}\n" for i in range(1, 31))
@@ -48,6 +52,8 @@ async def open_review(app: Any, pilot: Any, path: str | None = None) -> ReviewSc
         return path is None or screen.review.edit.path == path
 
     await wait_for(pilot, shown)
+    # The review holds keys for a moment after it opens (typing must not decide).
+    await wait_for(pilot, lambda: app.screen.key_guard.armed)
     await pilot.pause(0.05)
     return app.screen
 
@@ -272,13 +278,18 @@ async def test_undo_twice_walks_back_and_the_model_is_told(project: Path) -> Non
         assert "sum(xs, 0)" in (project / "app.py").read_text()
         await type_text(pilot, "u")  # the composer has the focus: typed, not undone
         assert app.composer.input.value == "u" and "sum(xs, 0)" in (project / "app.py").read_text()
-        await pilot.press("backspace", "ctrl+z")
+        await pilot.press("ctrl+z")  # with a draft, ctrl+z undoes the typing, not a file
+        assert app.composer.input.value == "" and "sum(xs, 0)" in (project / "app.py").read_text()
+        await pilot.press("ctrl+z")
         assert (project / "app.py").read_text() == original
         assert "undone: the edit_file edit to app.py" in app.transcript.plain
-        await pilot.press("tab", "u")  # outside the composer, u is the shortcut
+        await pilot.press("tab", "u")  # no letter undoes: u goes to the composer as text
+        assert (project / "util.py").exists() and app.composer.input.value == "u"
+        await pilot.press("backspace", "ctrl+z")
         assert not (project / "util.py").exists()
         await pilot.press("ctrl+z")
         assert "nothing to undo" not in app.transcript.plain  # undo is inactive now
+        app.composer.input.value = ""  # (that ctrl+z went to the box's own typing undo)
         app.composer.input.focus()
         await type_text(pilot, "continue")
         await pilot.press("enter")
@@ -288,3 +299,171 @@ async def test_undo_twice_walks_back_and_the_model_is_told(project: Path) -> Non
     assert last[0]["content"].startswith("Note from kimitui: the user undid your edit_file edit")
     assert "util.py was deleted again" in last[1]["content"]
     assert last[2]["content"] == "continue"
+
+
+# -- keys that land where they were meant (issue 20) ----------------------------------
+
+NEW_TOTAL = "def total(xs):\n    return sum(xs, 0)\n"
+
+
+async def test_typing_while_the_gate_opens_decides_nothing_and_stays_text(project: Path) -> None:
+    turns = [Turn(tool_calls=(write("app.py", NEW_TOTAL),)), Turn(content="ok")]
+    before = tree_hash(project)
+    async with running(project, turns, task="fix", gate=AskGate()) as (app, _server, pilot):
+        app.agent.pause()  # held before its first model call while the user starts typing
+        await wait_for(pilot, lambda: app.agent.state == "paused")
+        gate = app.ask_gate
+        await type_text(pilot, "please also ")
+        app.agent.resume()
+        await wait_for(pilot, lambda: gate.current is not None)
+        await pilot.pause(0.1)
+        # y, n, a decide, e edits, space toggles a hunk: none of them may act on the review.
+        await type_text(pilot, "add type hints to everything you touch, yes a neat one")
+        await pilot.pause(0.4)  # longer than the key guard
+        assert app.composer.input.value == (
+            "please also add type hints to everything you touch, yes a neat one"
+        )
+        assert gate.current is not None and gate.turn_reviews[0].status == "pending"
+        assert not isinstance(app.screen, (ReviewScreen, EditorScreen))
+        assert tree_hash(project) == before
+        line = str(app.query_one("#gate-waiting").render())
+        assert "app.py waits for your review" in line and "ctrl+g" in line
+        await pilot.press("ctrl+g")  # asked for: the review opens and takes keys at once
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen) and screen.diff.selected == {0}
+        await pilot.press("y")
+        await finish(app, pilot)
+        assert app.composer.input.value.startswith("please also add type hints")
+    assert (project / "app.py").read_text() == NEW_TOTAL
+
+
+async def test_keys_in_the_moment_a_review_opens_are_ignored(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(guard, "GUARD_S", 60.0)  # hold the keys for the whole test
+    turns = [
+        Turn(tool_calls=(write("a.py", "A = 1\n"), write("b.py", "B = 2\n"))),
+        Turn(content="ok"),
+    ]
+    async with running(project, turns, task="two", gate=AskGate()) as (app, _server, pilot):
+        gate = app.ask_gate
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.review)
+        screen = app.screen
+        await pilot.press("down", "tab", "escape", "ctrl+t", "enter")
+        assert screen.diff.selected == {0} and screen.diff.cursor == 0  # no toggle, no move
+        assert gate.current is not None and not gate.auto_approve
+        assert isinstance(app.screen, ReviewScreen) and screen.review is not None
+        # Text (space, then e, which would open the editor): the user was typing, so the
+        # review steps aside and the text goes to the composer.
+        await pilot.press("space", "e")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ReviewScreen))
+        await wait_for(pilot, lambda: app.composer.input.has_focus)
+        assert app.composer.input.value == " e"
+        assert gate.current is not None and gate.current.edit.path == "a.py"
+        assert not (project / "a.py").exists()
+        app.composer.input.value = ""
+        await pilot.press("ctrl+g")
+        await pilot.press("y", "y")  # a double tap: the second is no answer for b.py
+        await wait_for(pilot, lambda: (project / "a.py").exists())
+        await_screen = app.screen
+        await wait_for(pilot, lambda: gate.current is not None and gate.current.edit.path == "b.py")
+        await pilot.pause(0.1)
+        assert isinstance(await_screen, ReviewScreen) and not (project / "b.py").exists()
+        assert gate.current.status == "pending"
+        await_screen.arm()
+        await pilot.press("y")
+        await finish(app, pilot)
+    assert (project / "b.py").read_text() == "B = 2\n"
+
+
+async def test_ctrl_g_looks_behind_the_review_and_keeps_the_hunks_chosen(project: Path) -> None:
+    (project / "app.py").write_text(BASE)
+    new = BASE.replace("line 2\n", "line two\n").replace("line 28\n", "line twenty-eight\n")
+    turns = [
+        Turn(reasoning="Rename two lines for clarity.", tool_calls=(write("app.py", new),)),
+        Turn(content="ok"),
+    ]
+    async with running(project, turns, task="edit", gate=AskGate()) as (app, _server, pilot):
+        screen = await open_review(app, pilot)
+        await pilot.press("j", "space")
+        assert screen.diff.selected == {0}
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ReviewScreen))
+        # The conversation is back: the reasoning that led to the edit, transcript, tree.
+        assert "Rename two lines" in app.transcript.plain + app.reasoning.plain
+        assert app.project_tree.marker("app.py") == "pending"
+        await wait_for(pilot, lambda: app.composer.input.has_focus)
+        assert app.ask_gate.current is not None
+        app.transcript.focus()
+        await pilot.pause()
+        await pilot.press("escape")  # behind the review, Esc does not interrupt the run
+        assert app.composer.input.has_focus
+        assert app.agent.state == "review" and app.ask_gate.current is not None
+        await pilot.press("ctrl+g")
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen) and screen.diff.selected == {0}
+        await pilot.press("y")
+        await finish(app, pilot)
+    assert (project / "app.py").read_text() == BASE.replace("line 2\n", "line two\n")
+
+
+async def test_esc_leaves_the_in_app_editor_without_applying(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EDITOR", raising=False)
+    turns = [Turn(tool_calls=(write("app.py", NEW_TOTAL),)), Turn(content="ok")]
+    original = (project / "app.py").read_text()
+    async with running(project, turns, task="fix", gate=AskGate()) as (app, _server, pilot):
+        screen = await open_review(app, pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        await type_text(pilot, "oops")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await pilot.pause(0.2)
+        assert (project / "app.py").read_text() == original
+        assert app.ask_gate.current is not None and screen.review is not None
+        await pilot.press("y")  # the proposal as it was, without the typing
+        await finish(app, pilot)
+    assert (project / "app.py").read_text() == NEW_TOTAL
+
+
+async def test_no_conflict_banner_after_the_in_app_editor_applies(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.setattr(review, "CLOSE_AFTER_S", 30.0)  # keep the view open after the apply
+    turns = [Turn(tool_calls=(write("app.py", NEW_TOTAL),)), Turn(content="ok")]
+    async with running(project, turns, task="fix", gate=AskGate()) as (app, _server, pilot):
+        screen = await open_review(app, pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        app.screen.query_one("#editor-area").insert("# edited\n", (0, 0))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: (project / "app.py").read_text().startswith("# edited"))
+        await wait_for(pilot, lambda: app.screen is screen)
+        screen._poll_disk()  # what the 0.3 s poll does: the file did change, by our write
+        await pilot.pause(0.4)
+        banner = screen.query_one("#review-banner")
+        assert "changed on disk" not in str(banner.render())
+        await finish(app, pilot)
+    assert (project / "app.py").read_text() == "# edited\n" + NEW_TOTAL
+
+
+async def test_quit_with_an_edit_waiting_asks_first(project: Path) -> None:
+    turns = [Turn(tool_calls=(write("app.py", NEW_TOTAL),)), Turn(content="ok")]
+    original = (project / "app.py").read_text()
+    async with running(project, turns, task="fix", gate=AskGate()) as (app, _server, pilot):
+        await open_review(app, pilot)
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
+        text = " ".join(str(s.render()) for s in app.screen.query(Static))
+        assert "app.py waits for your review" in text and "unapplied" in text
+        await pilot.press("escape")  # stay
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        assert app.is_running and app.ask_gate.current is not None
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("ctrl+q")  # again: quit
+        await wait_for(pilot, lambda: not app.is_running)
+    assert (project / "app.py").read_text() == original

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
+from textual.command import CommandList, CommandPalette
 from tui_helpers import (
     SIZE,
     THOUGHT,
@@ -25,8 +28,10 @@ from kimitui.core import events as ev
 from kimitui.core.loop import INTERRUPTED_MARK
 from kimitui.demo import stream as demo_stream
 from kimitui.demo.script import Turn
+from kimitui.tui.app import KimiApp
 from kimitui.tui.help import KEY_GROUPS, HelpScreen
 from kimitui.tui.preview import FilePreviewScreen
+from kimitui.tui.review import ReviewScreen
 from kimitui.tui.textview import TextView
 from kimitui.tui.toolpane import ToolDetailScreen
 
@@ -103,7 +108,7 @@ async def test_message_typed_mid_run_reaches_the_model_before_its_next_step(
             await wait_for(pilot, lambda: bool(app.reasoning.plain))
             assert server.served == 0  # the first step is still streaming
             # (Pilot's press waits for the app to be idle, i.e. for the stream to end.)
-            app.composer.input.insert_text_at_cursor(steer)
+            app.composer.input.type_text(steer)
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.agent.state == "done")
             await settle(pilot)
@@ -348,7 +353,7 @@ async def test_streamed_text_reaches_the_pane_in_batches(
     assert len(flushes) < deltas / 4
 
 
-async def test_single_letter_keys_type_in_the_composer_and_act_outside_it(project: Path) -> None:
+async def test_letters_never_act_on_the_main_screen_they_are_text(project: Path) -> None:
     turns = [Turn(tool_calls=(call("list_files"),)), Turn(content="ok")]
     async with running(project, turns, task="list") as (app, _server, pilot):
         app.agent.pause()
@@ -357,12 +362,14 @@ async def test_single_letter_keys_type_in_the_composer_and_act_outside_it(projec
         assert app.composer.input.value == "p+u? please"
         assert app.agent.paused and not isinstance(app.screen, HelpScreen)
         app.composer.input.value = ""
-        await pilot.press("tab")  # leave the composer: now p is a shortcut
+        await pilot.press("tab")  # leave the composer: letters still do not act
         assert not app.composer.input.has_focus
-        await pilot.press("p")
-        assert not app.agent.paused and app.composer.input.value == ""
+        await type_text(pilot, "p?")
+        assert app.agent.paused and not isinstance(app.screen, HelpScreen)
+        assert app.composer.input.value == "p?" and app.composer.input.has_focus
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.agent.state == "done")
-        await pilot.press("question_mark")
+        await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -372,7 +379,8 @@ async def test_f1_opens_help_from_the_composer_and_the_footer_follows_the_state(
     project: Path,
 ) -> None:
     async with running(project, [Turn(content="ok")]) as (app, _server, pilot):
-        footer = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        active = app.screen.active_bindings.values()
+        footer = {b.binding.action for b in active if b.enabled and b.node is app}
         assert "help" in footer and "pause" not in footer and "undo" not in footer
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
@@ -382,3 +390,189 @@ async def test_f1_opens_help_from_the_composer_and_the_footer_follows_the_state(
             assert key in text
         await pilot.press("f1")
         assert not isinstance(app.screen, HelpScreen)
+
+
+# -- keys, focus and the composer (issue 20) -------------------------------------------
+
+
+def last_user_text(server: Any, request: int = 0) -> str:
+    users = [m for m in server.requests[request]["messages"] if m["role"] == "user"]
+    return users[-1]["content"]
+
+
+async def test_the_composer_takes_lines_enter_sends_them(project: Path) -> None:
+    async with running(project, [Turn(content="ok")]) as (app, server, pilot):
+        await type_text(pilot, "first")
+        await pilot.press("shift+enter")
+        await type_text(pilot, "second")
+        await pilot.press("ctrl+j")
+        await type_text(pilot, "third")
+        assert app.composer.input.value == "first\nsecond\nthird"
+        assert app.composer.input.size.height == 3  # the box grows with its lines
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.agent.state == "done")
+        assert app.composer.input.value == ""
+    assert last_user_text(server) == "first\nsecond\nthird"
+
+
+async def test_a_paste_of_300_lines_arrives_whole_folded_in_the_box(project: Path) -> None:
+    pasted = "".join(f"    row {i}: {'x' * (i % 50)}\n" for i in range(300))
+    async with running(project, [Turn(content="ok")]) as (app, server, pilot):
+        await type_text(pilot, "look at this:")
+        await pilot.press("shift+enter")
+        app.post_message(events.Paste(pasted))  # what a terminal's bracketed paste becomes
+        await pilot.pause(0.1)
+        await type_text(pilot, "thanks")
+        assert app.composer.input.value == "look at this:\n[pasted 300 lines]thanks"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.agent.state == "done")
+    assert last_user_text(server) == "look at this:\n" + pasted + "thanks"
+
+
+async def test_a_short_multi_line_paste_is_shown_as_is(project: Path) -> None:
+    async with running(project, [Turn(content="ok")]) as (app, server, pilot):
+        app.post_message(events.Paste("one\r\ntwo\r\nthree"))
+        await pilot.pause(0.1)
+        assert app.composer.input.value == "one\ntwo\nthree"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.agent.state == "done")
+    assert last_user_text(server) == "one\ntwo\nthree"
+
+
+async def test_closing_tool_details_gives_the_keys_back_to_the_composer(project: Path) -> None:
+    turns = [
+        Turn(tool_calls=(call("write_file", {"path": "util.py", "content": "X = 1\n"}),)),
+        Turn(content="Wrote it."),
+    ]
+    async with running(project, turns, task="add util") as (app, _server, pilot):
+        await wait_for(pilot, lambda: app.agent.state == "done" and not app.run_active)
+        assert app.journal.last is not None  # an edit that u would once have undone
+        app.tools.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ToolDetailScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.composer.input.has_focus)
+        await type_text(pilot, "run it? u")
+        assert app.composer.input.value == "run it? u"
+        assert (project / "util.py").read_text() == "X = 1\n"
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_letters_typed_on_any_pane_land_in_the_composer(project: Path) -> None:
+    turns = [Turn(tool_calls=(call("write_file", {"path": "u.py", "content": "U = 1\n"}),))]
+    async with running(project, [*turns, Turn(content="ok")], task="go") as (app, _s, pilot):
+        await wait_for(pilot, lambda: app.agent.state == "done" and not app.run_active)
+        for pane in (app.project_tree, app.reasoning, app.tools, app.transcript):
+            app.composer.input.value = ""
+            pane.focus()
+            await pilot.pause()
+            await type_text(pilot, "u+p?")
+            assert app.composer.input.has_focus, pane
+            assert app.composer.input.value == "u+p?", pane
+        assert (project / "u.py").exists() and not isinstance(app.screen, HelpScreen)
+
+
+async def test_ctrl_l_and_esc_jump_to_the_composer(project: Path) -> None:
+    async with running(project, [Turn(content="ok")], task="hi") as (app, _server, pilot):
+        await wait_for(pilot, lambda: app.agent.state == "done" and not app.run_active)
+        app.project_tree.focus()
+        await pilot.pause()
+        await pilot.press("ctrl+l")
+        assert app.composer.input.has_focus
+        app.transcript.focus()
+        await pilot.pause()
+        await pilot.press("escape")  # nothing to interrupt: Esc goes to the composer
+        assert app.composer.input.has_focus
+
+
+def focus_look(widget: Any) -> tuple[object, ...]:
+    styles = widget.styles
+    return (styles.border_top, styles.outline_left, styles.border_title_color)
+
+
+async def test_every_tab_stop_shows_a_focus_ring(project: Path) -> None:
+    async with running(project, [Turn(content="ok")], task="hi") as (app, _server, pilot):
+        await wait_for(pilot, lambda: app.agent.state == "done" and not app.run_active)
+        panes = [app.project_tree, app.reasoning, app.tools, app.transcript]
+        app.composer.input.focus()
+        await pilot.pause()
+        idle = {id(p): focus_look(p) for p in panes}
+        composer_focused = app.composer.styles.border_top
+        seen = []
+        for _ in range(len(panes) + 1):
+            await pilot.press("tab")
+            await pilot.pause()
+            focused = app.focused
+            seen.append(focused)
+            if focused in panes:
+                assert focus_look(focused) != idle[id(focused)], focused
+                assert focused.styles.outline_left[0] != "", focused
+        assert set(map(id, panes)) <= set(map(id, seen))  # every pane is a Tab stop
+        assert app.composer.input.has_focus  # and round again to the composer
+        app.transcript.focus()
+        await pilot.pause()
+        assert app.composer.styles.border_top != composer_focused  # it shows it lost focus
+
+
+async def test_the_palette_says_ui_theme_literally(project: Path) -> None:
+    async with running(project, [Turn(content="ok")]) as (app, _server, pilot):
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await type_text(pilot, "switch theme")
+        commands = app.screen.query_one(CommandList)
+        await wait_for(pilot, lambda: commands.option_count > 0)
+        texts = [str(commands.get_option_at_index(i).prompt) for i in range(commands.option_count)]
+        assert any("saved as [ui] theme in config.toml" in t for t in texts), texts
+
+
+async def test_quit_prints_the_command_that_resumes_the_session(
+    project: Path, tmp_path: Path
+) -> None:
+    async with served_app(project, [Turn(content="ok")]) as (app, _server):
+        transcript = tmp_path / "session.jsonl"
+        transcript.write_text(json.dumps({"kind": "header", "demo": True}) + "\n")
+        app.transcript_path = transcript
+        session = app.agent.client.session_id
+        async with app.run_test(size=SIZE) as pilot:
+            assert app.resume_command() == f"kimitui --resume {session} --demo"
+            exits: list[object] = []
+            real_exit = app.exit
+
+            def spy(*args: Any, **kwargs: Any) -> None:
+                exits.append(kwargs.get("message"))
+                real_exit(*args, **kwargs)
+
+            app.exit = spy  # type: ignore[method-assign]
+            await pilot.press("ctrl+q")
+            await wait_for(pilot, lambda: bool(exits))
+    assert str(exits[0]) == f"resume this session: kimitui --resume {session} --demo"
+
+
+def test_readme_keys_table_matches_the_app_bindings() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Keys\n", 1)[1].split("\n## ", 1)[0]
+    main, review = section.split("**Review gate**", 1)
+    review = review.split("**Session picker**", 1)[0]
+    names = {"escape": "Esc", "f1": "F1", "up": "↑"}
+    for binding in KimiApp.BINDINGS:
+        assert f"| {names.get(binding.key, binding.key)}" in main, binding.key
+    for binding in ReviewScreen.BINDINGS:
+        if binding.key not in ("escape",):
+            assert f"| {binding.key} |" in review, binding.key
+    assert "| ctrl+g |" in review and "| Esc |" in review
+    # No single letter acts on the main screen, and the table says none does.
+    assert not any(len(b.key) == 1 for b in KimiApp.BINDINGS)
+    for gone in ("(or `p`)", "(or `u`)", "(or `+`)", "(or `?`)"):
+        assert gone not in main
+    help_keys = {key for title, keys in KEY_GROUPS for key, _ in keys if title == "Main screen"}
+    for key in ("ctrl+g", "ctrl+l", "ctrl+z", "shift+Enter / ctrl+j"):
+        assert key in help_keys
+
+
+async def test_a_paste_while_a_pane_has_the_focus_goes_to_the_composer(project: Path) -> None:
+    async with running(project, [Turn(content="ok")]) as (app, _server, pilot):
+        app.project_tree.focus()
+        await pilot.pause()
+        app.post_message(events.Paste("fix this\nand that"))
+        await wait_for(pilot, lambda: app.composer.input.value == "fix this\nand that")
+        await wait_for(pilot, lambda: app.composer.input.has_focus)

@@ -199,5 +199,6 @@ async def test_a_long_wait_asks_wait_or_stop(tmp_path: Path, key: str, answer: b
         assert app.agent.client.confirm_wait is not None
         asked = asyncio.ensure_future(app.agent.client.confirm_wait(120.0, "429 rate limited"))
         await wait_for(pilot, lambda: isinstance(app.screen, WaitOrStopScreen))
+        await wait_for(pilot, lambda: app.screen.key_guard.armed)  # it opened by itself
         await pilot.press(key)
         assert await asyncio.wait_for(asked, 2) is answer

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from rich.style import Style
-from textual import on, work
+from rich.text import Text
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -25,18 +27,18 @@ from textual.filter import LineFilter
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.timer import Timer
-from textual.widgets import DirectoryTree, Footer, Input, Static
+from textual.widgets import DirectoryTree, Footer, Input, Static, TextArea
 
 from kimitui.config import ConfigError, config_path
 from kimitui.core import events as ev
 from kimitui.core.gate import AskGate
 from kimitui.core.journal import Journal
 from kimitui.core.loop import Agent
-from kimitui.core.transcript import SessionError
+from kimitui.core.transcript import SessionError, read_header
 from kimitui.tui.approval import approval_label as label_for
 from kimitui.tui.commands import export_session, palette_commands, raise_limit
 from kimitui.tui.composer import Composer
-from kimitui.tui.dialogs import RunApprovalScreen, WaitOrStopScreen
+from kimitui.tui.dialogs import QuitScreen, RunApprovalScreen, WaitOrStopScreen
 from kimitui.tui.diffrows import warm_up
 from kimitui.tui.help import HelpScreen
 from kimitui.tui.history import heading
@@ -51,7 +53,7 @@ from kimitui.tui.messages import (
 )
 from kimitui.tui.meter import BudgetMeter
 from kimitui.tui.preview import FilePreviewScreen
-from kimitui.tui.review import ReviewScreen
+from kimitui.tui.review import BEHIND, ReviewScreen
 from kimitui.tui.safety import ControlFilter, plain
 from kimitui.tui.statusbar import StatusBar
 from kimitui.tui.textview import Block, TextView, shown
@@ -71,6 +73,7 @@ PLACEHOLDERS = {
     "followup": "Follow-up task in the same conversation (Enter)",
     "budget": "Budget used up: ctrl+r raises it and continues",
 }
+TYPING_S = 1.5  # a key typed in the composer this recently: the user is writing a message
 
 
 class KimiApp(App[int]):
@@ -78,25 +81,25 @@ class KimiApp(App[int]):
 
     CSS_PATH: ClassVar = ["app.tcss", "review.tcss", "dialogs.tcss"]
     TITLE = "kimitui"
-    # Control keys work while typing; the single letters only when the focus is
-    # outside the composer (the Input keeps printable keys), so no message is eaten.
+    # Only control keys act on the main screen: a printable key is always text, and
+    # one typed on another pane goes to the composer (see _route_key), so no letter
+    # can pause, undo or open anything.
     BINDINGS: ClassVar = [
         Binding("escape", "interrupt", "interrupt"),
         Binding("escape", "end_run", "end run"),
+        Binding("escape", "focus_composer", "composer", show=False),
         Binding("ctrl+s", "pause", "pause", priority=True),
         Binding("ctrl+s", "resume", "resume", priority=True),
-        Binding("p", "pause", "pause", show=False),
-        Binding("p", "resume", "resume", show=False),
         Binding("ctrl+r", "raise_budget", "raise budget", priority=True),
-        Binding("plus", "raise_budget", "raise budget", key_display="+", show=False),
         Binding("ctrl+x", "cancel_pending", "cancel pending", priority=True),
         Binding("up", "recall_pending", "edit pending", key_display="↑", show=False),
         Binding("ctrl+o", "toggle_steps", "steps"),
         Binding("ctrl+z", "undo", "undo edit", priority=True),
-        Binding("u", "undo", "undo edit", show=False),
         Binding("ctrl+t", "toggle_auto_approve", "auto-approve", show=False, priority=True),
+        Binding("ctrl+g", "open_review", "review edit", priority=True),
+        Binding("ctrl+g", "look_behind", "conversation", priority=True),
+        Binding("ctrl+l", "focus_composer", "composer", show=False, priority=True),
         Binding("f1", "help", "help", priority=True),
-        Binding("question_mark", "help", "help", key_display="?", show=False),
     ]
 
     def __init__(
@@ -146,8 +149,10 @@ class KimiApp(App[int]):
         self._review: ReviewScreen | None = None
         self._run_asked: str | None = None  # call id of the run being asked about
         self._control_filter = ControlFilter()
+        self._gate_behind = False  # an edit waits while the user looks at the conversation
+        self._kept_hunks: dict[str, set[int]] = {}  # hunk choices kept while behind
         self._bindings_shown: tuple[object, ...] = ()
-        # Every applied edit is journaled, so `u` can take it back.
+        # Every applied edit is journaled, so ctrl+z can take it back.
         self.journal = journal or Journal.for_session(agent.client.session_id, agent.project)
         agent.on_edit_applied = self.journal.record
         agent.client.confirm_wait = self._confirm_wait
@@ -308,10 +313,38 @@ class KimiApp(App[int]):
         )
 
     async def action_quit(self) -> None:
+        waiting = self._waiting_edit()
+        if waiting and not isinstance(self.screen, QuitScreen):
+            self.push_screen(QuitScreen(waiting), self._quit_answered)
+            return
+        self._quit_now()
+
+    def _waiting_edit(self) -> str:
+        gate = self.ask_gate
+        current = gate.current if gate is not None else None
+        return current.edit.path if current is not None else ""
+
+    def _quit_answered(self, quit_now: bool | None) -> None:
+        if quit_now:
+            self._quit_now()
+
+    def _quit_now(self) -> None:
         self._shutting_down = True
         self._watch_stop.set()
         self.agent.stop()
-        self.exit(0)
+        hint = self.resume_command()
+        self.exit(0, message=Text(f"resume this session: {hint}") if hint else None)
+
+    def resume_command(self) -> str:
+        """The command that brings this session back, or "" when it is not saved."""
+        path = self.transcript_path
+        if path is None or not path.exists():
+            return ""
+        try:
+            demo = bool(read_header(path).get("demo"))
+        except OSError:
+            demo = False
+        return f"kimitui --resume {self.agent.client.session_id}" + (" --demo" if demo else "")
 
     async def on_unmount(self) -> None:
         self._shutting_down = True
@@ -578,7 +611,8 @@ class KimiApp(App[int]):
     def _refresh_bindings_if_changed(self) -> None:
         """The footer follows the state, but redrawing it mounts a dozen widgets (the
         loop changes state several times a step): only when a key came or went."""
-        shown = (self.screen, *(self.check_action(a, ()) for a in sorted(self._own_actions)))
+        actions = sorted(self._own_actions | self._gate_actions)
+        shown = (self.screen, *(self.check_action(a, ()) for a in actions))
         if shown != self._bindings_shown:
             self._bindings_shown = shown
             self.refresh_bindings()
@@ -603,13 +637,19 @@ class KimiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "help":  # F1 works on every screen but its own
             return not isinstance(self.screen, HelpScreen)
+        if action in self._gate_actions:
+            return self._gate_action_allowed(action)
         if isinstance(self.screen, ModalScreen) and action not in ("quit",):
             return action not in self._own_actions
         rules = {
-            # Also before the first model call, while a run is starting.
+            # Also before the first model call, while a run is starting; an edit
+            # waiting behind the conversation is decided in the review, not by Esc.
             "interrupt": lambda: (
-                self.loop_state in INTERRUPTIBLE
-                or (self.run_active and self.loop_state not in ("paused", "waiting"))
+                not self._gate_behind
+                and (
+                    self.loop_state in INTERRUPTIBLE
+                    or (self.run_active and self.loop_state not in ("paused", "waiting"))
+                )
             ),
             "end_run": lambda: self.loop_state in ("paused", "waiting"),
             "pause": lambda: self.is_active and not self.agent.paused,
@@ -617,7 +657,8 @@ class KimiApp(App[int]):
             "raise_budget": lambda: bool(self.budget_out) and not self.run_active,
             "cancel_pending": lambda: bool(self.agent.pending_messages),
             "recall_pending": lambda: bool(self.agent.pending_messages),
-            "undo": lambda: self.journal.last is not None,
+            # With a draft in the composer, ctrl+z undoes typing, never a file.
+            "undo": lambda: self.journal.last is not None and not self._drafting(),
             "toggle_auto_approve": lambda: self.ask_gate is not None,
         }
         rule = rules.get(action)
@@ -636,6 +677,17 @@ class KimiApp(App[int]):
             "undo",
         }
     )
+    _gate_actions = frozenset({"open_review", "look_behind", "focus_composer"})
+
+    def _gate_action_allowed(self, action: str) -> bool:
+        on_review = isinstance(self.screen, ReviewScreen)
+        on_main = len(self.screen_stack) == 1
+        if action == "look_behind":
+            return on_review
+        if action == "focus_composer":
+            return on_review or (on_main and not self.composer.input.has_focus)
+        gate = self.ask_gate
+        return on_main and gate is not None and gate.current is not None
 
     # -- actions ---------------------------------------------------------
 
@@ -734,18 +786,19 @@ class KimiApp(App[int]):
             self.composer.show_pending(self.agent.pending_messages)
         else:
             self._start_run(message.text)
+        if self._gate_behind:
+            self._open_review(guarded=True)  # the message is out: now the edit waiting
         self.refresh_bindings()
 
-    @on(Input.Changed, "#composer-input")
-    def _typing(self, message: Input.Changed) -> None:
-        if len(message.value) <= 1:  # only the empty <-> non-empty edge matters
+    @on(TextArea.Changed, "#composer-input")
+    def _typing(self, message: TextArea.Changed) -> None:
+        if len(message.text_area.text) <= 1:  # only the empty <-> non-empty edge matters
             self.refresh_bindings()
 
     @on(PendingRecalled)
     def _recalled(self, message: PendingRecalled) -> None:
         if self.agent.cancel_pending(message.text):
             self.composer.input.value = message.text
-            self.composer.input.cursor_position = len(message.text)
         self.composer.show_pending(self.agent.pending_messages)
         self.refresh_bindings()
 
@@ -753,12 +806,17 @@ class KimiApp(App[int]):
     def _tool_chosen(self, message: ToolRowChosen) -> None:
         record = self.tools.records.get(message.call_id)
         if record is not None:
-            self.push_screen(ToolDetailScreen(record))
+            self.push_screen(ToolDetailScreen(record), self._back_to_composer)
 
     @on(DirectoryTree.FileSelected)
     def _file_chosen(self, message: DirectoryTree.FileSelected) -> None:
         rel = message.path.relative_to(self.project).as_posix()
-        self.push_screen(FilePreviewScreen(message.path, rel))
+        self.push_screen(FilePreviewScreen(message.path, rel), self._back_to_composer)
+
+    def _back_to_composer(self, _: object = None) -> None:
+        """A closed detail view hands the keys back to the composer, not to the pane
+        it was opened from (where typed text would be lost)."""
+        self.call_after_refresh(self.composer.input.focus)
 
     @on(TextView.BlockClicked, "#transcript")
     def _block_clicked(self, message: TextView.BlockClicked) -> None:
@@ -789,9 +847,17 @@ class KimiApp(App[int]):
         self._ask_run(gate)
         if self._review is not None:
             self._review.sync()
-        elif gate.current is not None:
-            self._review = ReviewScreen(gate, self.agent.toolbox.workspace)
-            self.push_screen(self._review, self._review_closed)
+        elif gate.current is None:
+            self._gate_behind = False
+            self._kept_hunks.clear()
+        elif self._gate_behind or self._typing_now():
+            # Someone writing a message is not interrupted: the edit waits, said
+            # above the composer, until ctrl+g opens it.
+            self._gate_behind = True
+        else:
+            self._open_review(guarded=True)
+        self._show_gate_line()
+        self._refresh_bindings_if_changed()
 
     def _ask_run(self, gate: AskGate) -> None:
         """An unconfined run waits for a yes or no, one at a time."""
@@ -806,11 +872,107 @@ class KimiApp(App[int]):
 
         self.push_screen(RunApprovalScreen(request), answered)
 
-    def _review_closed(self, _: None) -> None:
+    def _drafting(self) -> bool:
+        box = self.composer.input
+        return box.has_focus and bool(box.text)
+
+    def _typing_now(self) -> bool:
+        """A draft in the composer, or a key typed there just now: someone is writing."""
+        box = self.composer.input
+        recent = time.monotonic() - box.last_key_at < TYPING_S
+        return len(self.screen_stack) == 1 and box.has_focus and (recent or bool(box.text))
+
+    def _open_review(self, *, guarded: bool) -> None:
+        gate = self.ask_gate
+        if gate is None or gate.current is None or self._review is not None:
+            return
+        self._gate_behind = False
+        self._review = ReviewScreen(
+            gate, self.agent.toolbox.workspace, guarded=guarded, kept=self._kept_hunks
+        )
+        self.push_screen(self._review, self._review_closed)
+        self._show_gate_line()
+
+    def _show_gate_line(self) -> None:
+        gate = self.ask_gate
+        current = gate.current if gate is not None else None
+        text = ""
+        if current is not None and self._review is None:
+            more = len(gate.pending) - 1 if gate is not None else 0
+            extra = f" (and {more} more)" if more > 0 else ""
+            path = current.edit.path
+            text = f"✎ the edit to {path}{extra} waits for your review · ctrl+g opens it"
+        with contextlib.suppress(NoMatches):
+            self.composer.show_gate(text)
+
+    def _review_closed(self, result: str | None) -> None:
         self._review = None
         gate = self.ask_gate
-        if gate is not None and gate.current is not None:
+        if result == BEHIND:
+            self._gate_behind = True
+            self.call_after_refresh(self.composer.input.focus)
+        elif gate is not None and gate.current is not None:
             self.post_message(ReviewsChanged())
+        if not self._shutting_down:
+            self._show_gate_line()
+            self._refresh_bindings_if_changed()
+
+    def action_open_review(self) -> None:
+        self._open_review(guarded=False)
+
+    def action_look_behind(self) -> None:
+        if isinstance(self.screen, ReviewScreen):
+            self.screen.go_behind()
+
+    def action_focus_composer(self) -> None:
+        if isinstance(self.screen, ReviewScreen):
+            self.screen.go_behind()  # closing it focuses the composer
+        else:
+            self.composer.input.focus()
+
+    # -- where a key lands ---------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and not self._route_key(event):
+            return
+        if isinstance(event, events.Paste) and not event.is_forwarded and self._paste_aside():
+            self.composer.input.post_message(events.Paste(event.text))
+            return
+        await super().on_event(event)
+
+    def _paste_aside(self) -> bool:
+        """A paste with no text box to take it goes to the composer, whole."""
+        if len(self.screen_stack) == 1:
+            return not isinstance(self.focused, TextArea | Input)
+        screen = self.screen
+        if isinstance(screen, ReviewScreen) and screen.first_hold and not screen.key_guard.armed:
+            screen.go_behind()
+            return True
+        return False
+
+    def _route_key(self, event: events.Key) -> bool:
+        """False when the key was dealt with here: held by a screen that just opened
+        by itself, or text typed on a pane that takes no text, moved to the composer."""
+        screen = self.screen
+        guard = getattr(screen, "key_guard", None)
+        if guard is not None and not guard.allows(event.key):
+            if event.is_printable and isinstance(screen, ReviewScreen) and screen.first_hold:
+                # Typing went on as the review opened: it steps aside, the text stays text.
+                self._type_into_composer(event)
+                screen.go_behind()
+            return False
+        if len(self.screen_stack) != 1 or not event.is_printable or event.key == "space":
+            return True
+        if isinstance(self.focused, TextArea | Input):
+            return True
+        self._type_into_composer(event)
+        self.composer.input.focus()
+        return False
+
+    def _type_into_composer(self, event: events.Key) -> None:
+        box = self.composer.input
+        box.last_key_at = time.monotonic()
+        box.type_text(event.character or "")
 
     @on(ReviewDecided)
     def _review_decided(self, message: ReviewDecided) -> None:

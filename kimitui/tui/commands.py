@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
+from textual.markup import escape
 
 from kimitui.core.budget import Budget
 from kimitui.core.export import export_markdown
@@ -57,9 +58,10 @@ def limited(budget: Budget) -> list[str]:
 
 
 def palette_commands(app: KimiApp) -> Iterator[SystemCommand]:
+    # The palette reads help texts as markup: "[ui]" must be escaped or it vanishes.
     yield SystemCommand(
         "Switch theme",
-        "Pick a colour theme; the choice is saved as [ui] theme in config.toml",
+        escape("Pick a colour theme; the choice is saved as [ui] theme in config.toml"),
         app.search_themes,
     )
     gate = app.ask_gate
@@ -97,4 +99,4 @@ def palette_commands(app: KimiApp) -> Iterator[SystemCommand]:
         "Show where config.toml lives and copy its path to the clipboard",
         app.action_config_location,
     )
-    yield SystemCommand("Keys and help", "Every key, grouped (F1 or ?)", app.action_help)
+    yield SystemCommand("Keys and help", "Every key, grouped (F1)", app.action_help)

@@ -1,25 +1,134 @@
-"""The composer: the task, steering messages, follow-ups; pending ones above it."""
+"""The composer: the task, steering messages, follow-ups; pending ones above it.
+
+A multi-line box: Enter sends, shift+Enter or ctrl+j starts a new line. A paste
+arrives whole (bracketed paste); a large one is folded to one token such as
+``[pasted 120 lines]`` in the box and expanded again when the message is sent.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Input, Static
+from textual.widgets import Static, TextArea
 
 from kimitui.tui.messages import ComposerSubmitted, PendingRecalled
 
+FOLD_LINES = 8  # pastes with more lines than this are folded to a token
+FOLD_CHARS = 1_500  # ... and so are long single-line ones
+NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j", "newline"})
 
-class ComposerInput(Input):
-    """The message line. It keeps every printable key: single-letter shortcuts
-    (p, u, +, ?) apply only when the focus is elsewhere (Tab leaves the composer)."""
+
+def line_count(text: str) -> int:
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def fold_label(text: str) -> str:
+    lines = line_count(text)
+    if lines > 1:
+        return f"[pasted {lines} lines]"
+    return f"[pasted {len(text):,} characters]"
+
+
+class ComposerInput(TextArea):
+    """The message box. It keeps every printable key: the main screen has no
+    single-letter shortcuts, and letters typed on another pane land here."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(
+            id=id,
+            soft_wrap=True,
+            tab_behavior="focus",
+            show_line_numbers=False,
+            highlight_cursor_line=False,
+            compact=True,
+        )
+        self.folds: dict[str, str] = {}  # token shown in the box -> the pasted text
+        self.last_key_at = float("-inf")  # monotonic time of the last key typed here
+
+    # -- the text ------------------------------------------------------------
+
+    @property
+    def value(self) -> str:
+        """The text as the box shows it (folded pastes as their tokens)."""
+        return self.text
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    def message(self) -> str:
+        """The text to send: every folded paste still in the box expanded again."""
+        text = self.text
+        for token, pasted in self.folds.items():
+            text = text.replace(token, pasted)
+        return text
+
+    def clear_message(self) -> None:
+        self.folds.clear()
+        self.value = ""
+
+    # -- keys and paste --------------------------------------------------------
+
+    async def _on_key(self, event: events.Key) -> None:
+        self.last_key_at = time.monotonic()
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self._submit()
+            return
+        if event.key in NEWLINE_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.type_text("\n")
+            return
+        await super()._on_key(event)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()
+        self.last_key_at = time.monotonic()
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n")
+        if line_count(text) > FOLD_LINES or len(text) > FOLD_CHARS:
+            text = self._fold(text)
+        self.type_text(text)
+        self.focus()
+
+    def type_text(self, text: str) -> None:
+        """Put ``text`` where the cursor is, over any selection, as typing would."""
+        self.replace(text, *self.selection, maintain_selection_offset=False)
+
+    def _fold(self, text: str) -> str:
+        label = fold_label(text)
+        token, n = label, 1
+        while token in self.folds and self.folds[token] != text:
+            n += 1
+            token = f"{label[:-1]} #{n}]"
+        self.folds[token] = text
+        return token
+
+    def _submit(self) -> None:
+        text = self.message().strip()
+        if text:
+            self.clear_message()
+            self.post_message(ComposerSubmitted(text))
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        # On an empty box, ↑ takes back the last pending message to edit it.
+        composer = self.parent
+        if not self.text and not select and isinstance(composer, Composer) and composer.pending:
+            composer.action_recall()
+            return
+        super().action_cursor_up(select)
 
 
 class Composer(Vertical):
-    """Shows undelivered messages and takes new ones."""
+    """Shows undelivered messages and a waiting review; takes new messages."""
 
     BINDINGS: ClassVar = [Binding("up", "recall", "edit pending", show=False)]
 
@@ -28,8 +137,12 @@ class Composer(Vertical):
         self.pending: list[str] = []
 
     def compose(self) -> ComposeResult:
+        yield Static(id="gate-waiting", markup=False)
         yield Static(id="pending", markup=False)
-        yield ComposerInput(id="composer-input", select_on_focus=False)
+        yield ComposerInput(id="composer-input")
+
+    def on_mount(self) -> None:
+        self.query_one("#gate-waiting").display = False
 
     @property
     def input(self) -> ComposerInput:
@@ -43,14 +156,19 @@ class Composer(Vertical):
             shown = " · ".join(f"“{p}”" for p in pending)
             label.update(f"pending: {shown}  (↑ edit, ctrl+x cancel)")
 
-    @on(Input.Submitted, "#composer-input")
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        text = event.value.strip()
-        if text:
-            self.input.value = ""
-            self.post_message(ComposerSubmitted(text))
+    def show_gate(self, text: str) -> None:
+        """A line saying an edit waits for review behind the conversation ("" hides it)."""
+        line = self.query_one("#gate-waiting", Static)
+        line.display = bool(text)
+        line.update(text)
+
+    @on(TextArea.Changed, "#composer-input")
+    def _changed(self, event: TextArea.Changed) -> None:
+        # Folded pastes whose token was deleted are dropped, not sent later.
+        box = self.input
+        for token in [t for t in box.folds if t not in box.text]:
+            del box.folds[token]
 
     def action_recall(self) -> None:
-        if self.pending and not self.input.value:
+        if self.pending and not self.input.text:
             self.post_message(PendingRecalled(self.pending[-1]))

@@ -13,6 +13,7 @@ from textual.widgets import Button, Static
 
 from kimitui.core.safetext import safe
 from kimitui.tools.testrun import RunRequest
+from kimitui.tui.guard import KeyGuard
 
 REFUSED = "the user declined to run it without a sandbox"
 
@@ -29,6 +30,8 @@ class WaitOrStopScreen(ModalScreen[bool]):
         super().__init__()
         self.wait_s = wait_s
         self.reason = reason
+        self.key_guard = KeyGuard()  # it opens by itself: a key typed just then is no answer
+        self.key_guard.hold()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="wait-dialog"):
@@ -61,6 +64,8 @@ class RunApprovalScreen(ModalScreen[str | None]):
     def __init__(self, request: RunRequest) -> None:
         super().__init__()
         self.request = request
+        self.key_guard = KeyGuard()  # it opens by itself: a key typed just then is no answer
+        self.key_guard.hold()
 
     def compose(self) -> ComposeResult:
         command = " ".join(self.request.command)
@@ -87,3 +92,37 @@ class RunApprovalScreen(ModalScreen[str | None]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.action_choose(event.button.id == "run")
+
+
+class QuitScreen(ModalScreen[bool]):
+    """ctrl+q while an edit waits for review: say what is left undone before quitting."""
+
+    BINDINGS: ClassVar = [Binding("escape", "choose(False)", "stay")]
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-dialog"):
+            yield Static("Quit with an edit waiting?", id="quit-title", markup=False)
+            yield Static(
+                f"The edit to {self.path} waits for your review. Quitting leaves it "
+                "unapplied; --resume brings the session back.\n"
+                "ctrl+q quits · Esc stays",
+                id="quit-reason",
+                markup=False,
+            )
+            with Horizontal(id="quit-buttons"):
+                yield Button("Quit (ctrl+q)", id="quit", variant="error")
+                yield Button("Stay (Esc)", id="stay", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    def action_choose(self, quit_now: bool) -> None:
+        self.dismiss(quit_now)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "quit")

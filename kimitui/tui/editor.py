@@ -55,7 +55,8 @@ class EditorScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar = [
         Binding("ctrl+s", "save", "apply this", priority=True),
-        Binding("escape", "cancel", "back to the diff"),
+        # Priority: the TextArea would take Esc to move the focus, trapping the user here.
+        Binding("escape", "cancel", "back to the diff", priority=True),
     ]
 
     def __init__(self, path: str, text: str) -> None:
@@ -82,4 +83,5 @@ class EditorScreen(ModalScreen[str | None]):
         self.dismiss(self.query_one(TextArea).text)
 
     def action_cancel(self) -> None:
+        """Leave without applying anything; the review shows the proposal again."""
         self.dismiss(None)

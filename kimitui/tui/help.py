@@ -1,4 +1,4 @@
-"""The help screen: every key, grouped by where it applies (F1 or ? opens it)."""
+"""The help screen: every key, grouped by where it applies (F1 opens it)."""
 
 from __future__ import annotations
 
@@ -23,26 +23,27 @@ KEY_GROUPS: tuple[KeyGroup, ...] = (
                 "send: the task, a steering message (delivered before the next step), "
                 "or a follow-up",
             ),
+            ("shift+Enter / ctrl+j", "a new line in the message"),
             (
                 "Esc",
-                "interrupt the stream (partial text kept); when paused or interrupted: end the run",
+                "interrupt the stream (partial text kept); when paused or interrupted: end the "
+                "run; otherwise back to the composer",
             ),
             ("ctrl+s", "pause before the next model call / resume"),
             ("ctrl+r", "raise the budget that ran out and continue"),
             ("ctrl+z", "undo the last applied edit (if the file is still as written)"),
             ("ctrl+t", "auto-approve edits on/off (with --approve ask)"),
+            ("ctrl+g", "open the edit waiting for review / back to the conversation"),
+            ("ctrl+l", "to the composer, from anywhere"),
             ("ctrl+o", "expand / collapse the earlier steps in the transcript"),
             ("ctrl+x", "withdraw the last pending message"),
             ("↑", "edit the last pending message (empty composer)"),
-            ("Tab / shift+Tab", "move the focus: tree, tool calls, panes, composer"),
-            (
-                "p  u  +  ?",
-                "pause/resume, undo, raise budget, help: when the focus is not in the composer",
-            ),
+            ("Tab / shift+Tab", "move the focus: tree, thinking, tool calls, transcript, composer"),
+            ("any letter", "typed on another pane, it goes to the composer: letters never act"),
             ("Enter (tree, tool row)", "preview the file / show the full call and result"),
             ("F1", "this help"),
             ("ctrl+p", "command palette: theme, export, budgets, thinking pane, config…"),
-            ("ctrl+q", "quit"),
+            ("ctrl+q", "quit (asks first while an edit waits; prints how to resume)"),
         ),
     ),
     (
@@ -56,16 +57,19 @@ KEY_GROUPS: tuple[KeyGroup, ...] = (
             ("e", "edit the proposal before applying it (ctrl+s applies, Esc returns)"),
             ("s", "unified / side-by-side diff"),
             ("o", "overwrite a file that changed on disk (after a conflict)"),
+            ("ctrl+g", "look behind: thinking, transcript, tree (the edit keeps waiting)"),
             ("Esc", "close the feedback line"),
-            ("F1 / ?", "this help"),
+            ("", "keys typed in the first moment after a review opens are ignored"),
+            ("F1", "this help"),
         ),
     ),
     (
-        "Composer (the message line)",
+        "Composer (the message box)",
         (
             ("ctrl+a / ctrl+e", "start / end of the line"),
             ("ctrl+w / ctrl+u / ctrl+k", "delete a word / to the start / to the end"),
             ("ctrl+v / ctrl+c", "paste / copy the selection"),
+            ("paste", "kept whole; a long one shows as [pasted N lines] and is sent whole"),
         ),
     ),
 )
@@ -78,14 +82,14 @@ def group_table(title: str, keys: tuple[tuple[str, str], ...]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(ratio=1)
     for key, meaning in keys:
-        table.add_row(key, meaning)
+        table.add_row(Text(key), Text(meaning))  # plain: "[pasted N lines]" is no markup
     return table
 
 
 class HelpScreen(ModalScreen[None]):
     """Every key kimitui knows, by group."""
 
-    BINDINGS: ClassVar = [Binding("escape,q,f1,question_mark", "dismiss", "close")]
+    BINDINGS: ClassVar = [Binding("escape,q,f1", "dismiss", "close")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help"):

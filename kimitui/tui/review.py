@@ -3,6 +3,12 @@
 It shows the gate's current pending edit and posts :class:`ReviewDecided`;
 the App resolves the gate. While it is open it watches the file on disk and
 re-diffs when it changes (see :mod:`kimitui.tui.reviewstate`).
+
+Keys typed as it opens decide nothing: a review that opened by itself holds
+its keys for a moment (see :mod:`kimitui.tui.guard`), and every new edit of the
+turn does the same, so a double-tapped ``y`` never approves an edit unseen.
+ctrl+g steps behind the review to the conversation (thinking, transcript, tree)
+and back; the hunks chosen so far are kept.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from kimitui.tools.edits import Decision, count_changes
 from kimitui.tools.workspace import Workspace
 from kimitui.tui.diffview import DiffView
 from kimitui.tui.editor import EditorScreen, edit_in_editor, external_editor
+from kimitui.tui.guard import KeyGuard
 from kimitui.tui.messages import ReviewDecided
 from kimitui.tui.reviewstate import ReviewState
 
@@ -50,7 +57,10 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-class ReviewScreen(ModalScreen[None]):
+BEHIND = "behind"  # the result when the user steps behind the review
+
+
+class ReviewScreen(ModalScreen[str | None]):
     """Path, kind, counts, flags and the diff of the gate's current edit."""
 
     BINDINGS: ClassVar = [
@@ -61,13 +71,29 @@ class ReviewScreen(ModalScreen[None]):
         Binding("a", "approve_turn", "approve turn"),
         Binding("s", "toggle_split", "split"),
         Binding("escape", "back", "back", show=False),
-        Binding("question_mark", "app.help", "help", key_display="?", show=False),
     ]
 
-    def __init__(self, gate: AskGate, workspace: Workspace) -> None:
+    def __init__(
+        self,
+        gate: AskGate,
+        workspace: Workspace,
+        *,
+        guarded: bool = True,
+        kept: dict[str, set[int]] | None = None,
+    ) -> None:
         super().__init__()
         self.gate = gate
         self.workspace = workspace
+        self.key_guard = KeyGuard()
+        self._guard_first = guarded  # opened by itself (not by ctrl+g): hold the first keys
+        # Hunk choices of edits the user stepped away from, by edit id (owned by the App).
+        self.kept = kept if kept is not None else {}
+        self._restore: set[int] | None = None
+        self._decided: str | None = None  # the edit a decision was posted for
+        self.leaving = False
+        self.first_hold = guarded  # holding keys as it opened over the conversation
+        if guarded:
+            self.key_guard.hold()  # from the moment it is pushed, not only once mounted
         self.review: Review | None = None
         self.state: ReviewState | None = None
         self._shown: object = None  # the proposal the diff shows
@@ -117,11 +143,19 @@ class ReviewScreen(ModalScreen[None]):
             self._render_turn()
 
     def _close_if_idle(self) -> None:
-        if self.gate.current is None and self.is_attached and self.app.screen is self:
+        idle = self.gate.current is None and not self.leaving
+        if idle and self.is_attached and self.app.screen is self:
+            self.leaving = True
             self.dismiss(None)
 
     def _load(self, review: Review) -> None:
+        first = self.review is None and self.state is None
+        self.first_hold = self._guard_first and first
+        if self._guard_first or not first:
+            self._hold_keys()
         self.review = review
+        self._decided = None
+        self._restore = self.kept.pop(review.edit.id, None)
         self.state = ReviewState.of(review.edit)
         self._signature = _signature(self._file)
         self.state.recheck(self.workspace)
@@ -135,9 +169,25 @@ class ReviewScreen(ModalScreen[None]):
         path = self.review.edit.path if self.review else "."
         return self.workspace.root / path
 
+    def _hold_keys(self) -> None:
+        seconds = self.key_guard.hold()
+        self.refresh_bindings()
+        self.set_timer(seconds, self._armed, name="review-key-guard")
+
+    def _armed(self) -> None:
+        if self.key_guard.armed and self.is_attached:
+            self.refresh_bindings()
+
+    def arm(self) -> None:
+        """Take keys now (the user asked for the review)."""
+        self.key_guard.release()
+        self.refresh_bindings()
+
     def _poll_disk(self) -> None:
-        if self.state is None:
-            return
+        if self.state is None or self.review is None or self.leaving:
+            return  # nothing under review (decided, waiting for the next edit)
+        if self._decided == self.review.edit.id:
+            return  # our own write is landing: not a change made under the review
         signature = _signature(self._file)
         if signature == self._signature:
             return
@@ -153,7 +203,9 @@ class ReviewScreen(ModalScreen[None]):
             return
         if state.proposal is not self._shown:
             self._shown = state.proposal
-            self.diff.show(state.proposal.hunks, state.proposal.path)
+            keep = self._restore if state.proposal is state.original else None
+            self._restore = None
+            self.diff.show(state.proposal.hunks, state.proposal.path, keep)
         refused = bool(state.refused)
         self.diff.display = not refused
         if refused and self.diff.has_focus:
@@ -204,7 +256,8 @@ class ReviewScreen(ModalScreen[None]):
         if self.review is None:
             items.append("waiting for the next edit…")
         mode = "auto" if self.gate.auto_approve else "ask"
-        line = f" this turn: {'  '.join(items)}  ·  approve: {mode} (ctrl+t)"
+        keys = f"approve: {mode} (ctrl+t)  ·  ctrl+g: look behind"
+        line = f" this turn: {'  '.join(items)}  ·  {keys}"
         self.query_one("#review-turn", Static).update(line)
 
     def on_resize(self) -> None:
@@ -221,6 +274,8 @@ class ReviewScreen(ModalScreen[None]):
         state = self.state if self.review is not None else None
         if action in ("back", "toggle_split"):
             return True
+        if action in self._decisions and not self.key_guard.armed:
+            return None  # greyed for the moment after the review opened
         if state is None:
             return None if action in self._decisions else True
         rules = {
@@ -238,8 +293,9 @@ class ReviewScreen(ModalScreen[None]):
     _decisions = frozenset({"apply", "overwrite", "edit", "approve_turn", "reject"})
 
     def _decide(self, decision: Decision, *, whole_turn: bool = False) -> None:
-        if self.review is None:
+        if self.review is None or self._decided == self.review.edit.id:
             return
+        self._decided = self.review.edit.id
         self.post_message(ReviewDecided(self.review.edit.id, decision, whole_turn))
 
     def _still_current(self) -> bool:
@@ -288,6 +344,16 @@ class ReviewScreen(ModalScreen[None]):
         if self.feedback.display:
             self.feedback.display = False
             self.diff.focus()
+
+    def go_behind(self) -> None:
+        """Step back to the conversation; the edit keeps waiting, its hunk choice kept."""
+        if self.leaving:
+            return
+        self.leaving = True
+        state = self.state
+        if self.review is not None and state is not None and state.proposal is state.original:
+            self.kept[self.review.edit.id] = set(self.diff.selected)
+        self.dismiss(BEHIND)
 
     def action_toggle_split(self) -> None:
         self._split_chosen = not self.diff.side_by_side
