@@ -6,12 +6,23 @@ saved in a temp state dir and resumed the way `kimitui --resume` does it.
 
 from __future__ import annotations
 
+import socket
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tui_helpers import SIZE, THOUGHT, call, make_project, running, type_text, wait_for
+from textual.widgets._footer import FooterKey
+from tui_helpers import (
+    SIZE,
+    THOUGHT,
+    call,
+    make_project,
+    new_app,
+    running,
+    type_text,
+    wait_for,
+)
 
 from kimitui.config import Settings
 from kimitui.core import events as ev
@@ -26,6 +37,7 @@ from kimitui.demo.script import Turn
 from kimitui.demo.server import ScriptedServer
 from kimitui.launch import record_session
 from kimitui.tui.app import KimiApp
+from kimitui.tui.footer import WrappingFooter, natural_width
 from kimitui.tui.history import earlier_events
 from kimitui.tui.review import ReviewScreen
 from kimitui.wiring import Endpoint, build_agent, build_prices
@@ -353,17 +365,19 @@ def test_the_demo_does_not_take_an_interrupted_answer_for_the_end() -> None:
 
 
 async def test_esc_before_the_first_token_interrupts(project: Path) -> None:
-    turns = [Turn(reasoning=THOUGHT * 5, content="never"), Turn(content="As you say.")]
-    async with running(project, turns, task="go", tokens_per_second=50) as (app, server, pilot):
-        await pilot.press("escape")  # the run is starting; nothing has streamed yet
-        await wait_for(pilot, lambda: app.agent.state == "waiting")
-        assert "never" not in app.transcript.plain
-        await type_text(pilot, "stop")
-        await pilot.press("enter")
-        await finish(app, pilot)
-    sent = server.requests[-1]["messages"]
-    assert sent[-1] == {"role": "user", "content": "stop"}
-    assert [m["role"] for m in sent] == ["system", "user", "user"]  # nothing was cut: no partial
+    """As in the demo's first second: the endpoint listens but has not answered anything yet."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connections wait in its backlog
+        endpoint = Endpoint(f"http://127.0.0.1:{silent.getsockname()[1]}/v1", "sk-test")
+        app = new_app(project, endpoint, task="go")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.run_active)
+            assert app.agent.state == "idle"  # still asking the endpoint about the model
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.agent.state == "waiting")
+            assert app.agent.budget.steps == 0  # no model call was started
+            await pilot.press("escape")  # and Esc again ends the run
+            await wait_for(pilot, lambda: not app.run_active)
+            assert "run ended: stopped by the user" in app.transcript.plain
 
 
 # -- a cost out of the box ------------------------------------------------------------------
@@ -412,3 +426,23 @@ async def test_the_demo_starts_with_a_one_line_intro(tmp_path: Path) -> None:
         await pilot.pause()
         first = app.transcript.blocks[0].text
     assert first == intro
+
+
+async def test_at_60_columns_the_gate_footer_shows_every_key(project: Path) -> None:
+    turns = [Turn(tool_calls=(write("app.py", "x = 1\n"),)), Turn(content="ok")]
+    async with running(project, turns, task="go", gate=AskGate()) as (app, _server, pilot):
+        await pilot.resize_terminal(60, 20)
+        screen = await open_review(app, pilot, "app.py")
+        footer = screen.query_one(WrappingFooter)
+        await wait_for(pilot, lambda: footer.wrapped)
+        await pilot.pause(0.1)
+        keys = list(footer.query(FooterKey))
+        shown = {k.description: (k.region, natural_width(k)) for k in keys}
+        await pilot.resize_terminal(*SIZE)
+        await wait_for(pilot, lambda: not footer.wrapped)
+        await pilot.press("y")
+        await finish(app, pilot)
+    assert {"apply", "reject", "edit", "approve turn", "split"} <= set(shown)
+    for description, (region, width) in shown.items():
+        assert region.right <= 60 and region.width >= width, description
+    assert len({region.y for region, _ in shown.values()}) == 2

@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from kimitui.core.gate import AskGate, Review
 from kimitui.core.safetext import safe, safe_line
@@ -31,6 +31,7 @@ from kimitui.tools.edits import Decision, count_changes
 from kimitui.tools.workspace import Workspace
 from kimitui.tui.diffview import DiffView
 from kimitui.tui.editor import EditorScreen, edit_in_editor, external_editor
+from kimitui.tui.footer import WrappingFooter
 from kimitui.tui.guard import KeyGuard
 from kimitui.tui.messages import ReviewDecided
 from kimitui.tui.reviewstate import ReviewState
@@ -111,7 +112,7 @@ class ReviewScreen(ModalScreen[str | None]):
                 placeholder="Why? One line for the model (optional). Enter rejects, esc goes back",
                 id="review-feedback",
             )
-        yield Footer(compact=True)
+        yield WrappingFooter(compact=True)  # every key stays visible at 60 columns
 
     @property
     def diff(self) -> DiffView:
