@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -46,6 +46,14 @@ class RunResult:
         return self.exit_code == 0 and not self.timed_out
 
 
+@dataclass(frozen=True)
+class Confined:
+    argv: list[str]
+    env: dict[str, str]
+    dropped_env: tuple[str, ...]
+    level: str
+
+
 @dataclass
 class Sandbox:
     """The one way kimitui starts a program for the model."""
@@ -59,6 +67,43 @@ class Sandbox:
     def level(self) -> Level:
         return detect(self.mechanism)
 
+    @contextlib.contextmanager
+    def confined(
+        self,
+        command: Sequence[str],
+        policy: Policy,
+        *,
+        secrets: Iterable[str] = (),
+        venv: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> Iterator[Confined]:
+        """The argv and environment that run ``command`` confined, valid inside the block.
+
+        For a program kimitui starts and talks to (an MCP server): spawn ``argv``
+        with ``env``, cwd ``policy.root`` and a new session; ending the process
+        (SIGTERM, then SIGKILL) ends its whole tree. ``extra_env`` is the user's
+        own configuration, passed as given.
+        """
+        level = self.level
+        if level.name == "landlock":
+            landlock.make_undumpable()
+        policy = replace(policy, network=self.network)
+        tmp = Path(tempfile.mkdtemp(prefix="kimitui-run-"))
+        try:
+            env, dropped = child_env(
+                self.environ,
+                home=bwrap.SANDBOX_HOME if level.name == "bwrap" else str(tmp),
+                tmp=bwrap.SANDBOX_TMP if level.name == "bwrap" else str(tmp),
+                pass_env=self.pass_env,
+                secrets=secrets,
+                venv=venv,
+            )
+            env.update(extra_env or {})
+            argv = _confined(level, policy, list(command), tmp)
+            yield Confined(argv, env, tuple(dropped), level.name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     async def run(
         self,
         command: Sequence[str],
@@ -69,29 +114,11 @@ class Sandbox:
         venv: str | None = None,
         on_output: OutputSink | None = None,
     ) -> RunResult:
-        level = self.level
-        if level.name == "landlock":
-            landlock.make_undumpable()
-        policy = replace(policy, network=self.network)
-        tmp = Path(tempfile.mkdtemp(prefix="kimitui-run-"))
-        try:
-            inner_tmp = bwrap.SANDBOX_TMP if level.name == "bwrap" else str(tmp)
-            home = bwrap.SANDBOX_HOME if level.name == "bwrap" else str(tmp)
-            env, dropped = child_env(
-                self.environ,
-                home=home,
-                tmp=inner_tmp,
-                pass_env=self.pass_env,
-                secrets=secrets,
-                venv=venv,
-            )
-            argv = _confined(level, policy, list(command), tmp)
+        with self.confined(command, policy, secrets=secrets, venv=venv) as box:
             started = time.monotonic()
             code, timed_out, output = await _spawn(
-                argv, policy.root, env, timeout, level.name == "landlock", on_output
+                box.argv, policy.root, box.env, timeout, box.level == "landlock", on_output
             )
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return RunResult(
             command=tuple(command),
             exit_code=code,
@@ -99,8 +126,8 @@ class Sandbox:
             output=output,
             elapsed=time.monotonic() - started,
             timeout=timeout,
-            level=level.name,
-            dropped_env=tuple(dropped),
+            level=box.level,
+            dropped_env=box.dropped_env,
         )
 
 
