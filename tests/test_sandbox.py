@@ -451,3 +451,27 @@ async def test_deny_write_and_withheld_files_stay_unwritten(mechanism: str, proj
     assert "REMOVED" not in output
     assert (project / "migrations" / "0001.sql").read_text() == "create table t;\n"
     assert (project / ".env").read_text() == DOTENV
+
+
+async def test_landlock_grants_never_follow_a_symlink_out(project: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project / "out").symlink_to(outside)
+    (project / "note.txt").symlink_to(outside / "note.txt")
+    (outside / "note.txt").write_text("theirs\n")
+    script = (
+        "import pathlib\n"
+        "for name in ('out/new.txt', 'note.txt'):\n"
+        "    try:\n"
+        "        pathlib.Path(name).write_text('x')\n"
+        "        print('WROTE', name)\n"
+        "    except OSError:\n"
+        "        print('blocked', name)\n"
+    )
+    protected = Protected(git_dirs=(project / ".git",))
+    run = await Sandbox(mechanism="landlock").run(
+        [sys.executable, "-c", script], Policy(root=project, protected=protected), 10
+    )
+    assert "WROTE" not in run.output, run.output
+    assert not (outside / "new.txt").exists()
+    assert (outside / "note.txt").read_text() == "theirs\n"

@@ -129,7 +129,8 @@ def write_grants(policy: Policy, tmp: Path, rights: int, file_rights: int) -> li
             continue
         for entry in entries:
             path = Path(entry.path)
-            if path in protected:
+            # A rule follows a symlink to its target, which may lie outside.
+            if path in protected or entry.is_symlink():
                 continue
             if path in ancestors:
                 stack.append(path)
