@@ -25,7 +25,7 @@ from kimitui.core import events as ev
 from kimitui.core.gate import AutoGate
 from kimitui.core.llm import MAX_ANSWER_CHARS, MAX_ARGUMENT_CHARS, MAX_CALLS_KEPT
 from kimitui.core.loop import MAX_TOOL_CALLS
-from kimitui.core.resume import needs_model
+from kimitui.core.resume import needs_model, repair
 from kimitui.core.session import SessionRecorder, resume_session, start_session
 from kimitui.core.transcript import load_transcript
 from kimitui.demo.script import Fault, ToolCallSpec, Turn
@@ -557,3 +557,16 @@ async def test_the_tui_finishes_a_recorded_run_over_a_non_utf8_name(
     transcript = load_transcript(recorder.path)
     assert transcript.ended == "finished"
     assert any(SHOWN_NAME in str(m.get("content")) for m in transcript.messages)
+
+
+def test_calls_cut_by_a_crash_keep_their_place_past_the_run_limit() -> None:
+    """Resumed, a call beyond the first MAX_TOOL_CALLS of its answer must still not run."""
+    calls = [
+        {"id": f"c{n}", "type": "function", "function": {"name": "list_files", "arguments": "{}"}}
+        for n in range(MAX_TOOL_CALLS + 8)
+    ]
+    answered = [{"role": "tool", "tool_call_id": f"c{n}", "content": "ok"} for n in range(10)]
+    messages = [{"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": calls}]
+    fixed = repair([*messages, *answered], {})
+    assert [d.index for d in fixed.pending] == list(range(10, MAX_TOOL_CALLS + 8))
+    assert fixed.notes[-1].count("list_files") == 8 and fixed.notes[-1].endswith("now")
