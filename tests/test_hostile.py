@@ -175,6 +175,20 @@ async def test_a_context_length_that_is_not_a_number_is_a_notice_and_the_default
     assert warning.level == "warning" and f"using {default:,} tokens" in warning.text
 
 
+def test_a_bad_context_length_is_a_notice_at_start_up_never_a_traceback(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    server = ScriptedServer([Turn(content="Hello.")], context_length="262k")
+    with server.run_in_thread() as base_url:
+        run = cli(
+            tmp_path / "state", str(project), "--headless", "--task", "hi", "--base-url", base_url
+        )
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "warning: GET /models gives kimi-k2.7-code a context_length of '262k'" in run.stdout
+    assert "says: Hello." in run.stdout
+
+
 async def test_a_models_answer_nested_100000_deep_is_a_notice(project: Path) -> None:
     body = '{"data": ' + "[" * 100_000 + "]" * 100_000 + "}"
     seen: list[ev.Event] = []
