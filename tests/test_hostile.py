@@ -25,7 +25,7 @@ from kimitui.core import events as ev
 from kimitui.core.gate import AutoGate
 from kimitui.core.llm import MAX_ANSWER_CHARS, MAX_ARGUMENT_CHARS, MAX_CALLS_KEPT
 from kimitui.core.loop import MAX_TOOL_CALLS
-from kimitui.core.resume import needs_model
+from kimitui.core.resume import needs_model, repair
 from kimitui.core.session import SessionRecorder, resume_session, start_session
 from kimitui.core.transcript import load_transcript
 from kimitui.demo.script import Fault, ToolCallSpec, Turn
@@ -175,6 +175,20 @@ async def test_a_context_length_that_is_not_a_number_is_a_notice_and_the_default
     assert warning.level == "warning" and f"using {default:,} tokens" in warning.text
 
 
+def test_a_bad_context_length_is_a_notice_at_start_up_never_a_traceback(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    server = ScriptedServer([Turn(content="Hello.")], context_length="262k")
+    with server.run_in_thread() as base_url:
+        run = cli(
+            tmp_path / "state", str(project), "--headless", "--task", "hi", "--base-url", base_url
+        )
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "warning: GET /models gives kimi-k2.7-code a context_length of '262k'" in run.stdout
+    assert "says: Hello." in run.stdout
+
+
 async def test_a_models_answer_nested_100000_deep_is_a_notice(project: Path) -> None:
     body = '{"data": ' + "[" * 100_000 + "]" * 100_000 + "}"
     seen: list[ev.Event] = []
@@ -232,7 +246,7 @@ async def test_a_server_that_stays_malformed_ends_in_an_error_that_resumes(
     project: Path, state: Path, payloads: tuple[Any, ...]
 ) -> None:
     turns = [Turn(content="never", faults=(Fault.raw(*payloads),) * ATTEMPTS)]
-    done, recorder, server, seen = await run_recorded(project, turns)
+    done, recorder, server, _ = await run_recorded(project, turns)
     assert done.reason == "error"
     assert done.message.startswith(f"gave up after {ATTEMPTS} attempts")
     assert "internal error" not in done.message
@@ -324,7 +338,7 @@ async def test_thousands_of_calls_in_one_answer_mostly_do_not_run(
         ToolCallSpec("read_file", {"path": "a.py", "start_line": i + 1}) for i in range(3000)
     )
     turns = [Turn(tool_calls=calls), Turn(content="Too many, sorry.")]
-    done, recorder, server, seen = await run_recorded(project, turns, max_steps=2)
+    done, _, server, seen = await run_recorded(project, turns, max_steps=2)
     assert done.reason == "finished", done.message
     assert server.errors == []  # every kept call was answered, in order
     outputs = results(seen)
@@ -377,15 +391,16 @@ PEAK_RSS_LIMIT = 300 * 2**20
 
 def run_child(args: list[str], env: dict[str, str]) -> tuple[int, int, str, str]:
     """Run kimitui in a child; (exit code, peak RSS in bytes, stdout, stderr)."""
-    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kimitui", *args], stdout=out, stderr=err, env=env
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: tell Popen
-    out.seek(0)
-    err.seek(0)
-    text = (out.read().decode(), err.read().decode())
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kimitui", *args], stdout=out, stderr=err, env=env
+        )
+        # wait4, not getrusage(RUSAGE_CHILDREN): the peak of this child alone.
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: tell Popen
+        out.seek(0)
+        err.seek(0)
+        text = (out.read().decode(), err.read().decode())
     return proc.returncode, usage.ru_maxrss * 1024, *text
 
 
@@ -536,3 +551,37 @@ def test_a_401_echoing_the_authorization_header_leaks_nothing(
         export = cli(state, "export", "last", "--format", fmt)
         assert "401 Invalid Authentication" in export.stdout
         assert not any(s in export.stdout for s in secrets)
+
+
+async def test_the_tui_finishes_a_recorded_run_over_a_non_utf8_name(
+    tmp_path: Path, state: Path
+) -> None:
+    """The original failure: the transcript writer raised, and the TUI hung on "running"."""
+    from tui_helpers import SIZE, make_project, served_app, wait_for
+
+    project = make_project(tmp_path)
+    make_bad_name(project)
+    turns = [Turn(tool_calls=(ToolCallSpec("list_files", {}),)), Turn(content="Listed.")]
+    async with served_app(project, turns, task="list the files") as (app, server):
+        recorder = start_session(app.agent, task="list the files")  # before any event
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.agent.state == "done" and not app.run_active)
+            assert app.loop_state == "done"
+        recorder.close()
+    assert server.errors == []
+    transcript = load_transcript(recorder.path)
+    assert transcript.ended == "finished"
+    assert any(SHOWN_NAME in str(m.get("content")) for m in transcript.messages)
+
+
+def test_calls_cut_by_a_crash_keep_their_place_past_the_run_limit() -> None:
+    """Resumed, a call beyond the first MAX_TOOL_CALLS of its answer must still not run."""
+    calls = [
+        {"id": f"c{n}", "type": "function", "function": {"name": "list_files", "arguments": "{}"}}
+        for n in range(MAX_TOOL_CALLS + 8)
+    ]
+    answered = [{"role": "tool", "tool_call_id": f"c{n}", "content": "ok"} for n in range(10)]
+    messages = [{"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": calls}]
+    fixed = repair([*messages, *answered], {})
+    assert [d.index for d in fixed.pending] == list(range(10, MAX_TOOL_CALLS + 8))
+    assert fixed.notes[-1].count("list_files") == 8 and fixed.notes[-1].endswith("now")

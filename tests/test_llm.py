@@ -12,11 +12,15 @@ from kimitui.core.events import ContentDelta, Event, ReasoningDelta, RetrySchedu
 from kimitui.core.llm import (
     CHINA_URL,
     INTERNATIONAL_URL,
+    MAX_RETRY_AFTER_S,
     ClientConfig,
     Completion,
     ModelClient,
     ModelError,
     assistant_message,
+    parse_context_length,
+    parse_retry_after,
+    split_query,
 )
 from kimitui.demo.script import Fault, ToolCallSpec, Turn, TurnSource
 from kimitui.demo.server import ScriptedServer
@@ -336,3 +340,50 @@ async def test_errors_that_retrying_cannot_fix_are_sent_once(fault: Fault, kind:
 async def test_context_window_comes_from_models_endpoint() -> None:
     async with model([], server_kw={"context_length": 131_072}) as (_, client):
         assert await client.context_window() == 131_072
+
+
+# -- what a broken server can send (issue 14) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("nan", None),
+        ("inf", MAX_RETRY_AFTER_S),
+        ("1e308", MAX_RETRY_AFTER_S),
+        ("-3", 0.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_RETRY_AFTER_S),
+        ("soon", None),
+        ("2.5", 2.5),
+    ],
+)
+def test_a_retry_after_never_asks_for_an_unbounded_sleep(
+    header: str, seconds: float | None
+) -> None:
+    assert parse_retry_after(header) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "window"),
+    [
+        (131_072, 131_072),
+        ("131072", 131_072),
+        (131_072.0, 131_072),
+        (True, None),
+        ("1e5", None),
+        (0, None),
+        (10**12, None),
+        (None, None),
+        ([1], None),
+    ],
+)
+def test_context_length_must_be_a_sane_whole_number(value: Any, window: int | None) -> None:
+    assert parse_context_length(value) == window
+
+
+def test_a_base_url_query_rides_on_every_request_not_before_the_path() -> None:
+    assert split_query("https://h/v1?api-version=2024-06-01&key=") == (
+        "https://h/v1",
+        {"api-version": "2024-06-01", "key": ""},
+    )
+    assert split_query("https://h/v1") == ("https://h/v1", {})

@@ -4,6 +4,11 @@ The official SDK does the HTTP; this module owns everything Kimi does
 differently (see shared/KIMI_API.md): how requests are shaped, how streamed
 deltas merge, where usage hides, and which failures deserve a retry. The
 SDK's own retries are off so that the policy lives in one place.
+
+Nothing a server sends can crash the session or make kimitui hold unbounded
+memory: a field of the wrong type is a retryable ModelError, and one answer is
+held to MAX_ANSWER_CHARS, MAX_ARGUMENT_CHARS per tool call, MAX_CALLS_KEPT calls
+and MAX_EVENT_BYTES per server-sent event on the wire.
 """
 
 from __future__ import annotations
@@ -85,7 +90,7 @@ class ModelError(Exception):
 
 @dataclass
 class ToolCallDraft:
-    index: int  # position in its answer, from 0
+    index: int  # the server's index while streaming; once complete, its position from 0
     id: str = ""
     name: str = ""
     arguments: str = ""
@@ -195,6 +200,7 @@ class TextBuffer:
     JOIN_EVERY = 4096
 
     def __init__(self) -> None:
+        self._blocks: list[str] = []  # each the join of JOIN_EVERY pieces, never re-copied
         self._parts: list[str] = []
         self.chars = 0
 
@@ -202,10 +208,11 @@ class TextBuffer:
         self._parts.append(piece)
         self.chars += len(piece)
         if len(self._parts) >= self.JOIN_EVERY:
-            self._parts = ["".join(self._parts)]
+            self._blocks.append("".join(self._parts))
+            self._parts.clear()
 
     def text(self) -> str:
-        return "".join(self._parts)
+        return "".join(self._blocks) + "".join(self._parts)
 
 
 class StreamMerger:

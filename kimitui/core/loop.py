@@ -497,6 +497,8 @@ class Agent:
         for call in calls:
             if not call.id or call.id in seen:
                 call.id = f"call_{self.budget.steps}_{call.index}"
+            while call.id in seen:  # the server's own ids may look like ours
+                call.id += "_"
             seen.add(call.id)
 
     def _record_interrupted_usage(self, reasoning: str, content: str) -> None:

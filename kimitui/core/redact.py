@@ -102,7 +102,9 @@ class Redactor:
 
     def event(self, event: ev.Event) -> ev.Event:
         """``event`` with every string field (nested ones too) redacted."""
-        patterns = isinstance(event, _OWN_TEXT)
+        # A finished run's message is the model's own answer, shown as it was written.
+        finished = isinstance(event, ev.Done) and event.reason == "finished"
+        patterns = isinstance(event, _OWN_TEXT) and not finished
         if not self.values and not patterns:
             return event
         changes = {}

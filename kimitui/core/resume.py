@@ -54,10 +54,13 @@ def repair(messages: list[Message], decisions: dict[str, Record]) -> Repair:
             f"{len(decided)} edit(s) decided just before kimitui stopped were answered "
             "from the journal"
         )
-    pending = [c for c in missing if c.get("id") not in decisions]
-    result.pending = [_draft(i, c) for i, c in enumerate(pending)]
+    # Each keeps its position in the answer: past the first MAX_TOOL_CALLS, none runs.
+    waiting = {id(c) for c in missing if c.get("id") not in decisions}
+    pending = [(n, c) for n, c in enumerate(calls) if id(c) in waiting]
+    result.pending = [_draft(n, c) for n, c in pending]
     if pending:
-        names = ", ".join(d.name for d in result.pending)
+        names = ", ".join(d.name for d in result.pending[:8])
+        names += ", …" if len(pending) > 8 else ""
         result.notes.append(
             f"{len(pending)} tool call(s) cut short when kimitui stopped; run again now "
             f"({names}); an edit is re-diffed against the file as it is now"
