@@ -227,7 +227,7 @@ def test_env_is_not_mutated_for_our_process(monkeypatch: pytest.MonkeyPatch) -> 
 # -- what the model is shown ------------------------------------------------------
 
 
-def _run(output: str, exit_code: int = 1, command: tuple[str, ...] = ("pytest",)) -> TestRun:  # noqa: E501
+def _run(output: str, exit_code: int = 1, command: tuple[str, ...] = ("pytest",)) -> TestRun:
     return TestRun(command, exit_code, False, output, 0.1, 60.0)
 
 
