@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kimitui.tools import Toolbox, Workspace
-from kimitui.tools.testing import TestRun, parse_counts, project_python, scrub_env, summarize
+from kimitui.tools import Toolbox, Workspace, testing
+from kimitui.tools.testing import parse_counts, project_python, scrub_env, summarize
 
 # Spawns a grandchild that sleeps, records its pid, then the child sleeps too.
 SPAWNER = """
@@ -227,8 +227,11 @@ def test_env_is_not_mutated_for_our_process(monkeypatch: pytest.MonkeyPatch) -> 
 # -- what the model is shown ------------------------------------------------------
 
 
-def _run(output: str, exit_code: int = 1, command: tuple[str, ...] = ("pytest",)) -> TestRun:
-    return TestRun(command, exit_code, False, output, 0.1, 60.0)
+def _run(
+    output: str, exit_code: int = 1, command: tuple[str, ...] = ("pytest",)
+) -> testing.TestRun:
+    # Imported by module: a name starting with "Test" would be collected as a test class.
+    return testing.TestRun(command, exit_code, False, output, 0.1, 60.0)
 
 
 def test_exit_4_is_a_usage_error_not_failed(tmp_path: Path) -> None:
