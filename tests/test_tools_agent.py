@@ -166,7 +166,12 @@ async def test_a_withheld_file_never_reaches_the_model_or_the_events(tmp_path: P
 
 
 def test_sigint_while_a_search_backtracks_interrupts_the_run(tmp_path: Path) -> None:
-    """With `re` the GIL stayed held: the signal waited for the search's timeout."""
+    """SIGINT mid-search ends the run as interrupted, exit 130, with no "timed out" answer.
+
+    That the event loop (where headless handles signals) keeps running while the
+    regex matches is shown in-process by test_the_event_loop_runs_while_a_search_matches
+    in test_tools_hostile.py; this test drives the whole path through the CLI.
+    """
     write(tmp_path, "rule.txt", "=" * 4_000_000 + "\n")  # one regex call may run ~2 s
     server = ScriptedServer(
         [Turn(tool_calls=(call("search", {"pattern": r"(=|==)+\1!"}),)), Turn(content="x")]
