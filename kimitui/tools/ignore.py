@@ -99,6 +99,7 @@ class IgnoreRules:
         root_lines = _load(root / ".git" / "info" / "exclude") + _load(root / ".gitignore")
         self._root_level: list[Level] = [("", pathspec.GitIgnoreSpec.from_lines(root_lines))]
         self._levels: dict[str, list[Level]] = {}
+        self._named: dict[str, list[Level]] = {}
 
     def levels_for(self, rel_dir: str) -> list[Level]:
         """Rules in force inside ``rel_dir`` (posix, relative; "." for the root)."""
@@ -126,6 +127,11 @@ class IgnoreRules:
         it on their own (``*.pyc``) stay.
         """
         start_rel = "" if start_rel in ("", ".") else start_rel.strip("/")
+        if start_rel not in self._named:
+            self._named[start_rel] = self._compute_named(start_rel)
+        return self._named[start_rel]
+
+    def _compute_named(self, start_rel: str) -> list[Level]:
         levels = self.levels_for(start_rel)
         if not start_rel:
             return levels
