@@ -131,7 +131,7 @@ async def test_run_tests_with_a_missing_node_id_is_a_usage_error(project: Path) 
     (result,) = await tool_results(
         project, call("run_tests", {"args": ["tests/test_nope.py::test_missing"]})
     )
-    assert result.startswith("run_tests: USAGE ERROR (exit code 4)")
+    assert result.startswith("run_tests: USAGE ERROR (exit code 4: ")
 
 
 # -- issue 14, item 3: secrets through the whole loop ------------------------------------

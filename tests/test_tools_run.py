@@ -236,7 +236,7 @@ def _run(
 
 def test_exit_4_is_a_usage_error_not_failed(tmp_path: Path) -> None:
     out = summarize(_run("ERROR: file or directory not found: nope.py\n", 4), tmp_path)
-    assert out.startswith("run_tests: USAGE ERROR (exit code 4): pytest could not use its ")
+    assert out.startswith("run_tests: USAGE ERROR (exit code 4: pytest could not use its ")
     assert "FAILED" not in out.splitlines()[0]
     # Another test command's 4 means whatever that command says: only "not 0".
     other = summarize(_run("boom\n", 4, ("make", "test")), tmp_path)
@@ -283,7 +283,7 @@ async def test_a_missing_node_id_through_the_toolbox_is_a_usage_error(project: P
         "c", "run_tests", {"args": ["test_missing.py::test_nothing"]}
     )
     assert not result.ok
-    assert result.output.startswith("run_tests: USAGE ERROR (exit code 4)")
+    assert result.output.startswith("run_tests: USAGE ERROR (exit code 4: ")
 
 
 async def test_forced_colour_is_stripped_from_a_real_run(project: Path) -> None:

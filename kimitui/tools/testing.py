@@ -141,10 +141,10 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
 
 # pytest's exit codes (other test commands only promise "0 is success")
 PYTEST_EXITS = {
-    2: "INTERRUPTED (exit code 2): pytest stopped early, e.g. on errors while collecting tests",
+    2: "STOPPED EARLY (exit code 2: interrupted, e.g. by errors collecting the tests)",
     3: "PYTEST INTERNAL ERROR (exit code 3)",
-    4: "USAGE ERROR (exit code 4): pytest could not use its arguments (e.g. a file or test "
-    "id that does not exist, or an unknown option); no tests ran",
+    4: "USAGE ERROR (exit code 4: pytest could not use its arguments, e.g. a path or test "
+    "id that does not exist; no tests ran)",
     5: "NO TESTS COLLECTED (exit code 5)",
 }
 # Colour off for the test process: escape codes cost tokens and hide the text.
