@@ -271,3 +271,16 @@ async def test_special_files_are_skipped_or_refused_by_every_tool(
 def test_devices_count_as_special_files() -> None:
     assert special_kind(os.stat("/dev/null").st_mode) == "device"
     assert special_kind(os.stat("/").st_mode) is None
+
+
+async def test_an_ignore_file_that_is_a_fifo_or_a_device_is_not_read(specials: Path) -> None:
+    os.mkfifo(specials / ".gitignore")
+    (specials / "sub").mkdir()
+    (specials / "sub" / ".gitignore").symlink_to("/dev/zero")
+    (specials / "sub" / "b.py").write_text("needle = 2\n")
+    box = Toolbox(Workspace(specials))
+    listing = await box.call("c", "list_files", {})
+    assert listing.output.splitlines() == ["app.py", "sub/b.py", "[2 files in the project]"]
+    (specials / "sub" / ".gitignore").unlink()
+    (specials / "sub").joinpath("b.py").unlink()
+    (specials / "sub").rmdir()

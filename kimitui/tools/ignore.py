@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,10 +61,21 @@ BUILTIN_FILE_GLOBS = (
 Level = tuple[str, pathspec.GitIgnoreSpec]  # (folder prefix like "src/", rules)
 
 
+MAX_IGNORE_FILE_BYTES = 1024 * 1024
+
+
 def _load(path: Path) -> list[str]:
+    """Lines of an ignore file; none when it is not a regular file of sane size.
+
+    A hostile repository can make ``.gitignore`` a FIFO (opening it would block
+    every listing) or a link to ``/dev/zero`` (reading it would never end).
+    """
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_IGNORE_FILE_BYTES:
+            return []
         return path.read_text("utf-8", "replace").splitlines()
-    except OSError:
+    except (OSError, ValueError):
         return []
 
 
