@@ -7,6 +7,7 @@ test reads what the model was sent back in the next request.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -160,6 +161,39 @@ async def test_a_withheld_file_never_reaches_the_model_or_the_events(tmp_path: P
     assert results[0] == results[1] and results[2].lower() == results[0].lower()
     assert results[3] == "no matches for 'sk-live'"
     assert (root / ".ENV").read_text() == f"TOKEN={token}\n"
+
+
+# -- issue 14, item 5: special files; item 8: summaries survive the cap ------------------
+
+
+async def test_a_fifo_in_the_project_blocks_no_tool(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, "app.py", "needle = 1\n")
+    os.mkfifo(root / "pipe.txt")
+    results = await tool_results(
+        root,
+        call("list_files", {}),
+        call("read_file", {"path": "pipe.txt"}),
+        call("search", {"pattern": "needle"}),
+        call("write_file", {"path": "pipe.txt", "content": "x"}),
+    )
+    assert results[0] == "app.py\n[1 file in the project]"
+    assert "is a FIFO (named pipe), not a regular file" in results[1]
+    assert results[2] == "app.py:1:needle = 1\n[1 matching line in 1 file]"
+    assert "is a FIFO (named pipe), not a regular file" in results[3]
+
+
+async def test_a_listing_of_thousands_of_files_keeps_its_summary(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    for d in range(40):
+        folder = root / f"package_{d:02}" / "subpackage_with_a_long_name"
+        folder.mkdir(parents=True)
+        for i in range(100):
+            (folder / f"module_with_a_long_descriptive_name_{i:03}.py").write_text("")
+    (listing,) = await tool_results(root, call("list_files", {}))
+    assert len(listing) <= 16_000 and "output cut" not in listing
+    assert listing.splitlines()[-1].startswith("[4,000 files in the project: ")
+    assert "package_39/subpackage_with_a_long_name/  (100 files)" in listing.splitlines()
 
 
 # -- issue 14, item 5: SIGINT during a search ---------------------------------------------
