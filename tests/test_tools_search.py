@@ -147,7 +147,8 @@ async def test_search_through_toolbox(project: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "pattern", [r"price_with_tax", r"^def \w+", r"(?i)tax", r"return", r"\(p\):$", "p$"]
+    "pattern",
+    [r"price_with_tax", r"^def \w+", r"(?i)tax", r"return", r"\(p\):$", "p$", "^$", r"\s+$", "^"],
 )
 def test_ripgrep_and_python_agree(project: Path, pattern: str) -> None:
     need_ripgrep()
