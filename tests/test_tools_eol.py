@@ -175,3 +175,20 @@ def test_read_file_header_says_the_conventions(tmp_path: Path, style: str, said:
     expected = f"f.txt (lines 1-3 of 3, {size} bytes" + (f"; {said})" if said else ")")
     assert header == expected
     assert lines == ["1\ta", "2\tb", "3\tc"]  # text only: no "\r", no BOM
+
+
+@pytest.mark.parametrize(
+    ("before", "content", "after"),
+    [
+        (b"", "x\r\ny\r\n", b"x\r\ny\r\n"),  # empty: nothing to learn from
+        (b"one line", "a\r\nb\r\n", b"a\r\nb"),  # no break yet: no final newline kept
+        (BOM + b"one", "a\nb\n", BOM + b"a\nb"),
+    ],
+)
+async def test_files_without_a_line_break_keep_the_models_breaks(
+    tmp_path: Path, before: bytes, content: str, after: bytes
+) -> None:
+    (tmp_path / "f.txt").write_bytes(before)
+    _, applied = await propose_and_apply(tmp_path, "write_file", {"content": content})
+    assert applied.startswith("Applied")
+    assert (tmp_path / "f.txt").read_bytes() == after

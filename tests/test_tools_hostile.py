@@ -11,6 +11,7 @@ by every tool and never block.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import stat
@@ -214,6 +215,8 @@ def specials() -> Iterator[Path]:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(root / "sock.py"))
     (root / "link_to_pipe.py").symlink_to(root / "pipe.py")
+    with contextlib.suppress(PermissionError):  # a device node needs CAP_MKNOD (root here)
+        os.mknod(root / "zero.py", 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # as /dev/zero
     # Should a tool open the FIFO anyway, a writer turns up later and unblocks it,
     # so the test fails on its assertions instead of hanging the run.
     guard = threading.Timer(30, _unblock, args=(root / "pipe.py",))
@@ -250,11 +253,10 @@ async def test_special_files_are_skipped_or_refused_by_every_tool(
     assert listing.output.splitlines() == ["app.py", "[1 file in the project]"]
     found = await box.call("c", "search", {"pattern": "needle"})
     assert found.output.splitlines() == ["app.py:1:needle = 1", "[1 matching line in 1 file]"]
-    for name, kind in (
-        ("pipe.py", "FIFO"),
-        ("sock.py", "socket"),
-        ("link_to_pipe.py", "FIFO"),
-    ):
+    specials_here = [("pipe.py", "FIFO"), ("sock.py", "socket"), ("link_to_pipe.py", "FIFO")]
+    if (specials / "zero.py").exists():
+        specials_here.append(("zero.py", "device"))  # reading it would never end
+    for name, kind in specials_here:
         for tool, args in (
             ("read_file", {}),
             ("search", {"pattern": "x"}),
@@ -271,3 +273,16 @@ async def test_special_files_are_skipped_or_refused_by_every_tool(
 def test_devices_count_as_special_files() -> None:
     assert special_kind(os.stat("/dev/null").st_mode) == "device"
     assert special_kind(os.stat("/").st_mode) is None
+
+
+async def test_an_ignore_file_that_is_a_fifo_or_a_device_is_not_read(specials: Path) -> None:
+    os.mkfifo(specials / ".gitignore")
+    (specials / "sub").mkdir()
+    (specials / "sub" / ".gitignore").symlink_to("/dev/zero")
+    (specials / "sub" / "b.py").write_text("needle = 2\n")
+    box = Toolbox(Workspace(specials))
+    listing = await box.call("c", "list_files", {})
+    assert listing.output.splitlines() == ["app.py", "sub/b.py", "[2 files in the project]"]
+    (specials / "sub" / ".gitignore").unlink()
+    (specials / "sub").joinpath("b.py").unlink()
+    (specials / "sub").rmdir()

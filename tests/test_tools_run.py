@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from proctools import running, wait_gone, wait_running
 
-from kimitui.sandbox import Sandbox
+from kimitui.sandbox import RunResult, Sandbox
 from kimitui.tools import Toolbox, Workspace
-from kimitui.tools.testing import parse_counts, project_python
+from kimitui.tools.testing import parse_counts, project_python, summarize
 
 # Spawns a grandchild that sleeps with a token in its command line (seen from
 # the host's /proc even inside a pid namespace), then the child sleeps too.
@@ -41,7 +41,7 @@ async def test_pytest_summary_first_then_tail(project: Path) -> None:
     assert not result.ok
     first, command = result.output.splitlines()[:2]
     assert first.startswith("run_tests: FAILED (exit code 1): 1 failed, 1 passed in ")
-    assert command == "$ python -m pytest -q -p no:cacheprovider"
+    assert command == "$ python -m pytest -q -p no:cacheprovider --color=no"
     assert "assert (1 + 1) == 3" in result.output or "assert 2 == 3" in result.output
     # nothing unapproved lands in the project: no cache, no bytecode
     assert sorted(p.name for p in project.iterdir()) == ["test_math.py"]
@@ -53,7 +53,10 @@ async def test_passing_run_is_ok_and_args_are_appended(project: Path) -> None:
     )
     assert result.ok
     assert result.output.startswith("run_tests: PASSED (exit code 0): 1 passed, 1 deselected in ")
-    assert "$ python -m pytest -q -p no:cacheprovider -k test_ok test_math.py" in result.output
+    assert (
+        "$ python -m pytest -q -p no:cacheprovider --color=no -k test_ok test_math.py"
+        in result.output
+    )
 
 
 async def test_args_are_never_a_shell_string(project: Path) -> None:
@@ -156,8 +159,8 @@ async def test_project_virtualenv_interpreter_is_used(project: Path) -> None:
     assert project_python(project) == str(fake)
     result = await Toolbox(Workspace(project)).call("c", "run_tests", {"args": ["-x"]})
     assert result.ok
-    assert "$ .venv/bin/python -m pytest -q -p no:cacheprovider -x" in result.output
-    assert "project venv python -m pytest -q -p no:cacheprovider -x" in result.output
+    assert "$ .venv/bin/python -m pytest -q -p no:cacheprovider --color=no -x" in result.output
+    assert "project venv python -m pytest -q -p no:cacheprovider --color=no -x" in result.output
 
 
 def test_project_python_defaults_to_ours(tmp_path: Path) -> None:
@@ -185,3 +188,70 @@ async def test_missing_command_is_a_tool_error(project: Path) -> None:
 )
 def test_parse_counts(output: str, expected: str) -> None:
     assert parse_counts(output) == expected
+
+
+# -- what the model is shown ------------------------------------------------------
+
+
+def _run(output: str, exit_code: int = 1, command: tuple[str, ...] = ("pytest",)) -> RunResult:
+    return RunResult(command, exit_code, False, output, 0.1, 60.0)
+
+
+def test_exit_4_is_a_usage_error_not_failed(tmp_path: Path) -> None:
+    out = summarize(_run("ERROR: file or directory not found: nope.py\n", 4), tmp_path)
+    assert out.startswith("run_tests: USAGE ERROR (exit code 4: pytest could not use its ")
+    assert "FAILED" not in out.splitlines()[0]
+    # Another test command's 4 means whatever that command says: only "not 0".
+    other = summarize(_run("boom\n", 4, ("make", "test")), tmp_path)
+    assert other.startswith("run_tests: FAILED (exit code 4)")
+
+
+def test_ansi_escapes_never_reach_the_model(tmp_path: Path) -> None:
+    coloured = (
+        "\x1b[31mFAILED\x1b[0m test_a.py::test_x\n\x1b]0;title\x07\x1b[1m1 failed\x1b[0m in 0.1s\n"
+    )
+    out = summarize(_run(coloured), tmp_path)
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.splitlines()[0] == "run_tests: FAILED (exit code 1): 1 failed in 0.1s"
+    assert "FAILED test_a.py::test_x" in out
+
+
+def test_failure_lines_before_the_tail_are_kept(tmp_path: Path) -> None:
+    noise = "".join(f"captured log line {i} " + "x" * 60 + "\n" for i in range(400))
+    output = (
+        "F.\n"
+        "_________________________ test_price _________________________\n"
+        "    def test_price():\n"
+        ">       assert price(10) == 12\n"
+        "E       assert 11 == 12\n"
+        "E        +  where 11 = price(10)\n"
+        "\n"
+        "tests/test_shop.py:7: AssertionError\n" + noise + "1 failed, 1 passed in 0.30s\n"
+    )
+    out = summarize(_run(output), tmp_path)
+    assert len(out) < 4_300
+    shown = out.split("--- last ", 1)[0]
+    for line in (
+        "_________________________ test_price _________________________",
+        "E       assert 11 == 12",
+        "E        +  where 11 = price(10)",
+        "tests/test_shop.py:7: AssertionError",
+    ):
+        assert line in shown.splitlines()
+    assert out.rstrip().endswith("1 failed, 1 passed in 0.30s")
+
+
+async def test_a_missing_node_id_through_the_toolbox_is_a_usage_error(project: Path) -> None:
+    result = await Toolbox(Workspace(project)).call(
+        "c", "run_tests", {"args": ["test_missing.py::test_nothing"]}
+    )
+    assert not result.ok
+    assert result.output.startswith("run_tests: USAGE ERROR (exit code 4: ")
+
+
+async def test_forced_colour_is_stripped_from_a_real_run(project: Path) -> None:
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=yes"]
+    result = await Toolbox(Workspace(project), test_command=command).call("c", "run_tests", {})
+    assert "\x1b" not in result.output
+    assert result.output.startswith("run_tests: FAILED (exit code 1): 1 failed, 1 passed in ")
+    assert "FAILED test_math.py::test_bad" in result.output

@@ -147,9 +147,53 @@ async def test_search_through_toolbox(project: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "pattern", [r"price_with_tax", r"^def \w+", r"(?i)tax", r"return", r"\(p\):$", "p$"]
+    "pattern",
+    [r"price_with_tax", r"^def \w+", r"(?i)tax", r"return", r"\(p\):$", "p$", "^$", r"\s+$", "^"],
 )
 def test_ripgrep_and_python_agree(project: Path, pattern: str) -> None:
     need_ripgrep()
     ws = Workspace(project)
     assert search(ws, pattern, use_ripgrep=True) == search(ws, pattern, use_ripgrep=False)
+
+
+@pytest.fixture
+def awkward(tmp_path: Path) -> Path:
+    write(tmp_path, ".gitignore", "_build/\n*.log\n")
+    write(tmp_path, "docs/_build/html/api.html", "wrap_session here\n")
+    write(tmp_path, "docs/_build/html/x.log", "wrap_session in a log\n")
+    write(tmp_path, "docs/_build/__pycache__/m.py", "wrap_session cached\n")
+    write(tmp_path, "debug.log", "wrap_session logged\n")
+    write(tmp_path, "node_modules/a/node_modules/b/index.js", "wrap_session nested\n")
+    write(tmp_path, "min.js", "é" * 30_000 + "wrap_session" + "ü" * 500 + "\n")
+    write(tmp_path, "src/ok.py", "wrap_session()\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "path", [".", "docs/_build", "docs/_build/html/x.log", "debug.log", "node_modules", "min.js"]
+)
+def test_both_engines_agree_on_named_ignored_paths_and_long_lines(awkward: Path, path: str) -> None:
+    need_ripgrep()
+    ws = Workspace(awkward)
+    python = search(ws, "wrap_session", path, use_ripgrep=False)
+    assert search(ws, "wrap_session", path, use_ripgrep=True) == python
+    if path != ".":
+        assert "no matches" not in python  # named on purpose: searched, never a bare "no"
+    if path not in (".", "min.js"):
+        assert f"[note: {path} is ignored (by .gitignore or the built-in rules" in python
+
+
+def test_named_ignored_folder_keeps_its_own_junk_out(awkward: Path) -> None:
+    out = py(Workspace(awkward), "wrap_session", path="docs/_build")
+    assert out.splitlines()[0] == "docs/_build/html/api.html:1:wrap_session here"
+    assert "__pycache__" not in out and "x.log" not in out  # rules that match files stay
+    nested = py(Workspace(awkward), "wrap_session", path="node_modules")
+    assert nested.startswith("node_modules/a/node_modules/b/index.js:1:wrap_session nested\n")
+
+
+def test_long_line_window_counts_columns_in_characters(awkward: Path) -> None:
+    first = py(Workspace(awkward), "wrap_session", path="min.js").splitlines()[0]
+    assert first == (
+        "min.js:1:" + "é" * 100 + "wrap_session" + "ü" * 128 + " [long line: 30,512 characters; "
+        "columns 29,901-30,140 shown; the match starts at column 30,001]"
+    )

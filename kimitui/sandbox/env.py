@@ -61,7 +61,8 @@ def child_env(
     for name in dropped:
         del env[name]
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.update(HOME=home, TMPDIR=tmp, PYTHONDONTWRITEBYTECODE="1", NO_COLOR="1")
+    # Colour off: escape codes would fill the tail the model reads.
+    env.update(HOME=home, TMPDIR=tmp, PYTHONDONTWRITEBYTECODE="1", NO_COLOR="1", PY_COLORS="0")
     if venv:
         env["VIRTUAL_ENV"] = venv
         env["PATH"] = f"{venv}/bin:{env['PATH']}"

@@ -82,6 +82,12 @@ def conform(old_text: str | None, new_text: str) -> str:
     if old_text is None:
         return new_text
     style = detect(old_text)
+    if not (style.crlf or style.lf):
+        # No line break to learn a convention from: the model's own breaks stand.
+        body = new_text.removeprefix(BOM)
+        if body and style.final_newline is False and body.endswith(LF):
+            body = body[: -len(CRLF) if body.endswith(CRLF) else -1]
+        return (BOM if style.bom else "") + body
     body = to_lf(new_text).removeprefix(BOM)
     if body and style.final_newline is True and not body.endswith(LF):
         body += LF

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,10 +61,21 @@ BUILTIN_FILE_GLOBS = (
 Level = tuple[str, pathspec.GitIgnoreSpec]  # (folder prefix like "src/", rules)
 
 
+MAX_IGNORE_FILE_BYTES = 1024 * 1024
+
+
 def _load(path: Path) -> list[str]:
+    """Lines of an ignore file; none when it is not a regular file of sane size.
+
+    A hostile repository can make ``.gitignore`` a FIFO (opening it would block
+    every listing) or a link to ``/dev/zero`` (reading it would never end).
+    """
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_IGNORE_FILE_BYTES:
+            return []
         return path.read_text("utf-8", "replace").splitlines()
-    except OSError:
+    except (OSError, ValueError):
         return []
 
 
@@ -99,6 +111,7 @@ class IgnoreRules:
         root_lines = _load(root / ".git" / "info" / "exclude") + _load(root / ".gitignore")
         self._root_level: list[Level] = [("", pathspec.GitIgnoreSpec.from_lines(root_lines))]
         self._levels: dict[str, list[Level]] = {}
+        self._named: dict[str, list[Level]] = {}
 
     def levels_for(self, rel_dir: str) -> list[Level]:
         """Rules in force inside ``rel_dir`` (posix, relative; "." for the root)."""
@@ -126,6 +139,11 @@ class IgnoreRules:
         it on their own (``*.pyc``) stay.
         """
         start_rel = "" if start_rel in ("", ".") else start_rel.strip("/")
+        if start_rel not in self._named:
+            self._named[start_rel] = self._compute_named(start_rel)
+        return self._named[start_rel]
+
+    def _compute_named(self, start_rel: str) -> list[Level]:
         levels = self.levels_for(start_rel)
         if not start_rel:
             return levels

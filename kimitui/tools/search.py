@@ -269,8 +269,7 @@ def _python(
             stop.check(pattern)
             files.append(rel)
         files.sort()
-    # One search over the whole text skips files without a hit cheaply; \A and \Z
-    # mean something else across a whole file, so those patterns go line by line.
+    # \A and \Z mean something else across a whole file: those patterns go line by line.
     whole = None
     if "\\A" not in compiled.pattern and "\\Z" not in compiled.pattern:
         whole = regex.compile(compiled.pattern, compiled.flags | regex.MULTILINE)
@@ -312,16 +311,44 @@ def _search_file(
     text = _read_text(ws, rel)
     if text is None:
         return
-    # Lines are matched without their "\r", so the prefilter must see LF endings too.
+    # Lines are matched without their "\r", as ripgrep's --crlf does.
     probe = text.replace("\r\n", "\n") if "\r" in text else text
-    if whole is not None:
-        timeout = stop.call_timeout(len(probe))
-        if not whole.search(probe, timeout=timeout, concurrent=True):
+    if whole is None:
+        _line_by_line(rel, probe, compiled, stop, found, pattern)
+        return
+    # The whole text is searched from each line on, so only lines with a hit cost a
+    # call (a call with a timeout costs ten times one without); each hit is then
+    # confirmed on its own line, which is what a line-wise match means.
+    pos, num, counted = 0, 1, 0
+    while pos < len(probe):
+        hit = whole.search(probe, pos, timeout=stop.call_timeout(len(probe) - pos), concurrent=True)
+        if hit is None:
             return
-    for num, line in enumerate(text.split("\n"), 1):
+        start = probe.rfind("\n", 0, hit.start()) + 1
+        end = probe.find("\n", hit.start())
+        end = len(probe) if end == -1 else end
+        if start == len(probe):
+            return  # after the final newline: no line there
+        num += probe.count("\n", counted, start)
+        counted = start
+        line = probe[start:end]
+        confirmed = compiled.search(line, timeout=stop.call_timeout(len(line)), concurrent=True)
+        if confirmed:
+            found.add(rel, num, line, confirmed.start())
+        pos = end + 1
+        stop.check(pattern)
+
+
+def _line_by_line(
+    rel: str, probe: str, compiled: regex.Pattern[str], stop: Stop, found: Found, pattern: str
+) -> None:
+    """For patterns with \\A or \\Z, which mean something else across a whole text."""
+    lines = probe.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # after the final newline: no line there
+    for num, line in enumerate(lines, 1):
         if num % 256 == 0:
             stop.check(pattern)
-        line = line.removesuffix("\r")
         hit = compiled.search(line, timeout=stop.call_timeout(len(line)), concurrent=True)
         if hit:
             found.add(rel, num, line, hit.start())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kimitui.tools.limits import tail_text
+from kimitui.tools.testargs import is_pytest
 
 TAIL_CHARS = 4000
 
@@ -34,7 +35,8 @@ def project_python(root: Path) -> str:
 
 def default_command(root: Path) -> list[str]:
     # no:cacheprovider: pytest must not write .pytest_cache into the project
-    return [project_python(root), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    # --color=no: escape codes would fill the output tail the model sees
+    return [project_python(root), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no"]
 
 
 class TestRun(Protocol):
@@ -47,27 +49,83 @@ class TestRun(Protocol):
     timeout: float
 
 
-def summarize(run: TestRun, cwd: Path, tail: int = TAIL_CHARS) -> str:
-    """Summary line first (status, counts, exit code), then the tail of the output."""
-    counts = parse_counts(run.output)
+# pytest's exit codes (other test commands only promise "0 is success")
+PYTEST_EXITS = {
+    2: "STOPPED EARLY (exit code 2: interrupted, e.g. by errors collecting the tests)",
+    3: "PYTEST INTERNAL ERROR (exit code 3)",
+    4: "USAGE ERROR (exit code 4: pytest could not use its arguments, e.g. a path or test "
+    "id that does not exist; no tests ran)",
+    5: "NO TESTS COLLECTED (exit code 5)",
+}
+# Colour off for the test process: escape codes cost tokens and hide the text.
+# pytest reads PY_COLORS; many other tools read NO_COLOR.
+KEY_LINES_CHARS = 1500  # failure lines from the part of the output the tail leaves out
+
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: titles, links
+    r"|\x1b[@-Z\\-_]"  # other two-byte escapes
+)
+# What names a failure in pytest's output: section headers ("____ test_x ____"),
+# "E   ..." lines, "path:line: Error" locations, and the short summary.
+_KEY = re.compile(r"^(?:_{3,} .+ _{3,}|E\s.*|\S+:\d+: \w+.*|(?:FAILED|ERROR) \S+.*)$")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _status(run: TestRun) -> str:
     if run.timed_out:
-        status = f"TIMED OUT after {run.timeout:g}s; the test process group was killed"
-    elif run.exit_code == 0:
-        status = "PASSED (exit code 0)"
-    elif run.exit_code == 5:
-        status = "NO TESTS COLLECTED (exit code 5)"
-    else:
-        status = f"FAILED (exit code {run.exit_code})"
-    lines = [f"run_tests: {status}: {counts or 'no pytest summary line found'}"]
+        return f"TIMED OUT after {run.timeout:g}s; the test process group was killed"
+    if run.exit_code == 0:
+        return "PASSED (exit code 0)"
+    if is_pytest(run.command) and run.exit_code in PYTEST_EXITS:
+        return PYTEST_EXITS[run.exit_code]
+    return f"FAILED (exit code {run.exit_code})"
+
+
+def summarize(run: TestRun, cwd: Path, tail: int = TAIL_CHARS) -> str:
+    """Summary line first (status, counts, exit code), then the tail of the output.
+
+    When the tail leaves part of the output out, the lines that name failures
+    in that part (test names, ``E`` lines, locations) come before it.
+    """
+    output = strip_ansi(run.output).strip("\n")
+    counts = parse_counts(output)
+    lines = [f"run_tests: {_status(run)}: {counts or 'no pytest summary line found'}"]
     lines.append("$ " + " ".join(_display_arg(arg, cwd) for arg in run.command))
-    shown, cut = tail_text(run.output.strip("\n"), tail)
+    key = _key_lines(output, tail) if len(output) > tail else []
+    key_text = "\n".join(key)
+    shown, cut = tail_text(output, tail - len(key_text) if key else tail)
+    if key:
+        lines.append("--- failures, from the part of the output not shown below ---")
+        lines.append(key_text)
     if cut:
-        lines.append(f"--- last {tail:,} of {tail + cut:,} characters of output ---")
+        lines.append(f"--- last {len(shown):,} of {len(output):,} characters of output ---")
     elif shown:
         lines.append("--- output ---")
     if shown:
         lines.append(shown)
     return "\n".join(lines)
+
+
+def _key_lines(output: str, tail: int) -> list[str]:
+    """Failure-naming lines before the tail, within KEY_LINES_CHARS."""
+    budget = min(KEY_LINES_CHARS, tail // 2)
+    head = output[: len(output) - (tail - budget)]
+    found: list[str] = []
+    used = 0
+    for line in head.splitlines():
+        if not _KEY.match(line):
+            continue
+        line = line if len(line) <= 200 else line[:200] + "..."
+        if used + len(line) + 1 > budget:
+            found.append("[more failure lines not shown]")
+            break
+        found.append(line)
+        used += len(line) + 1
+    return found
 
 
 def parse_counts(output: str) -> str:

@@ -53,54 +53,45 @@ def _p(type_: str, description: str, **extra: Any) -> dict:
 
 PATH = _p("string", "Path relative to the project root.")
 
-GLOB_RULES = (
-    "Matched relative to path: *.py (a name at any depth), pkg/*.py, tests/**/test_*.py, "
-    "*.{py,md}; a leading ./ means directly in path."
-)
+GLOB_RULES = "Relative to path, e.g. *.py, src/**/*.py, *.{py,md}"
 
-# Short, literal descriptions: vague ones make models invent arguments.
+# Short, literal descriptions: vague ones make models invent arguments. Every
+# request carries them, so each word must earn its tokens.
 SCHEMAS: list[dict] = [
     _fn(
         "list_files",
-        "List project files. Skips .gitignore'd files, .git, virtualenvs, node_modules and "
-        "build output unless path names them. A big tree shows its folders with file counts, "
-        "then the files that fit; the last line gives the total.",
+        "List project files, skipping .gitignore'd files, .git, virtualenvs, node_modules "
+        "and build output unless path names them. Big trees show folder counts first.",
         {
-            "path": _p("string", "Folder to list, relative to the project root. Default: all."),
-            "pattern": _p("string", "Glob the file path must match. " + GLOB_RULES),
+            "path": _p("string", "Folder to list. Default: all."),
+            "pattern": _p("string", GLOB_RULES),
         },
         [],
     ),
     _fn(
         "read_file",
-        "Read a text file as numbered lines (number, tab, text). Long files come in "
-        "parts; use start_line and end_line to read more. The header names CRLF line "
-        "endings, a BOM or a missing final newline.",
+        "Read a text file as numbered lines (number, tab, text); long files come in parts. "
+        "The header notes CRLF, BOM or no final newline.",
         {
             "path": PATH,
             "start_line": _p("integer", "First line to read, 1-based. Default: 1."),
             "end_line": _p("integer", "Last line to read, inclusive. Default: as many as fit."),
-            "start_column": _p(
-                "integer",
-                "Start start_line at this character, 1-based, to read on in a line too long "
-                "to show whole. Default: 1.",
-            ),
+            "start_column": _p("integer", "Column to start start_line at (long lines)."),
         },
         ["path"],
     ),
     _fn(
         "write_file",
-        "Create a file, or replace a file's whole content; the user reviews it first. "
-        "Prefer edit_file for existing files. An existing file keeps its line endings, BOM "
-        "and final newline (or lack of one).",
+        "Create a file or replace its whole content; the user reviews it first. Prefer "
+        "edit_file for existing files. Line endings and BOM are kept.",
         {"path": PATH, "content": _p("string", "The complete new file content.")},
         ["path", "content"],
     ),
     _fn(
         "edit_file",
         "Replace exact text in a file; the user reviews it first. old_string must match "
-        "once (copy it from read_file without the line number and tab) unless replace_all "
-        "is true. The file keeps its line endings, BOM and final newline.",
+        "once (copy it from read_file without the number and tab) unless replace_all is "
+        "true. Line endings and BOM are kept.",
         {
             "path": PATH,
             "old_string": _p("string", "Exact text to replace, including indentation."),
@@ -111,13 +102,12 @@ SCHEMAS: list[dict] = [
     ),
     _fn(
         "search",
-        "Search file contents with a regular expression (Python re syntax). Skips ignored "
-        "files unless path names them. Returns path:line:text (a long line as a window "
-        "around the match); the last line gives the totals.",
+        "Regex search of file contents (Python re syntax), skipping ignored files unless "
+        "path names them. Returns path:line:text.",
         {
             "pattern": _p("string", "Regular expression to find."),
-            "path": _p("string", "File or folder to search in. Default: the whole project."),
-            "glob": _p("string", "Only search files whose path matches this glob. " + GLOB_RULES),
+            "path": _p("string", "File or folder to search. Default: all."),
+            "glob": _p("string", GLOB_RULES),
             "ignore_case": _p("boolean", "Match case-insensitively. Default: false."),
         },
         ["pattern"],
