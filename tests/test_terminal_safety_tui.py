@@ -34,6 +34,8 @@ from textual.app import App, ComposeResult
 from textual.color import Color
 from tui_helpers import call, make_project, running, settle, wait_for
 
+from kimitui.bench.harness import kimitui_argv
+from kimitui.bench.ptyapp import PtyApp, app_env
 from kimitui.config import Settings
 from kimitui.core.gate import AutoGate
 from kimitui.core.safetext import safe_line
@@ -359,3 +361,48 @@ def test_any_tool_call_and_any_text_shows_escaped(
     tmp_path: Path, calls: list[ToolRecord], text: list[str]
 ) -> None:
     asyncio.run(_panes_show(tmp_path, calls, text))
+
+
+# -- in a real terminal ---------------------------------------------------------------------------
+
+
+class RecordedPty(PtyApp):
+    """A PtyApp that keeps every byte the app wrote to its terminal."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.everything = bytearray()
+        super().__init__(*args, **kwargs)
+
+    def _feed(self, data: bytes, now: float) -> None:
+        self.everything += data
+        super()._feed(data, now)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal and file names of bytes")
+async def test_in_a_real_terminal_no_hostile_sequence_is_written(tmp_path: Path) -> None:
+    project = hostile_repo(tmp_path)
+    turns = [
+        Turn(
+            reasoning=f"reading {CLEAR}",
+            tool_calls=(call("read_file", {"path": "evil.txt"}), call("read_file", {"path": LINK})),
+        ),
+        Turn(content=f"all done {CLEAR} {OSC_TITLE}"),
+    ]
+    env = app_env({"MOONSHOT_API_KEY": "sk-test", "KIMITUI_STATE_DIR": str(tmp_path / "state")})
+    async with ScriptedServer(turns) as server:
+        argv = [*kimitui_argv(), str(project), "--base-url", server.base_url, "--task", "look"]
+        app = RecordedPty(argv, env)
+        try:
+            finished = app.watch("finished: type a follow-up")
+            for _ in range(600):
+                if finished.seen.is_set() or not app.alive():
+                    break
+                await asyncio.sleep(0.05)
+            assert finished.seen.is_set(), app.recent_text()
+        finally:
+            await asyncio.to_thread(app.close)
+    out = bytes(app.everything)
+    for sequence in (b"\x1b]52;c;dHJlZQ==", b"\x1b]0;", b"\x1b[2J", b"\x1b]8;", b"\xc2\x9b"):
+        assert sequence not in out, f"{sequence!r} reached the terminal"
+    assert b"a\\x1b]52;c;dHJlZQ==" in out  # the file name, shown escaped in the tree
+    assert b"all done \\x1b[2J\\x1b[H" in out
