@@ -37,7 +37,7 @@ from tui_helpers import call, make_project, running, settle, wait_for
 from kimitui.bench.harness import kimitui_argv
 from kimitui.bench.ptyapp import PtyApp, app_env
 from kimitui.config import Settings
-from kimitui.core.gate import AutoGate
+from kimitui.core.gate import AskGate, AutoGate
 from kimitui.core.safetext import safe_line
 from kimitui.core.session import resume_session, start_session
 from kimitui.core.transcript import load_transcript
@@ -47,6 +47,7 @@ from kimitui.tui.app import KimiApp
 from kimitui.tui.history import earlier_events
 from kimitui.tui.messages import ToolRowChosen
 from kimitui.tui.preview import FilePreviewScreen
+from kimitui.tui.review import ReviewScreen
 from kimitui.tui.safety import ControlFilter
 from kimitui.tui.textview import Block, TextView
 from kimitui.tui.toolpane import ToolDetailScreen, ToolPane, ToolRecord
@@ -163,6 +164,27 @@ async def test_model_text_and_tool_output_are_shown_not_obeyed(tmp_path: Path) -
         body = app.screen.query_one(TextView).plain
         assert "clear \\x1b[2J\\x1b[H" in body and "bell \\x07 csi \\x9b2J" in body
         assert_terminal_safe(app)
+
+
+async def test_the_review_of_a_hostile_edit_shows_its_escapes(tmp_path: Path) -> None:
+    project = hostile_repo(tmp_path)
+    content = f"x = 1  # {CLEAR} {OSC_TITLE}\ny = '\u202e' \x9b [/] {LINK}\n"
+    edit = call("write_file", {"path": OSC52, "content": content})
+    turns = [Turn(tool_calls=(edit,)), Turn(content="ok")]
+    async with running(project, turns, task="edit", gate=AskGate()) as (app, _server, pilot):
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await wait_for(pilot, lambda: app.screen.review is not None)
+        await settle(pilot)
+        screen = app.screen
+        title = str(screen.query_one("#review-title").render())
+        assert "review · a\\x1b]52;c;dHJlZQ==\\x1b\\.py · modified" in title
+        shown = screen_text(app)
+        assert "# \\x1b[2J\\x1b[H b\\x1b]0;pwned\\x07.py" in shown  # the diff line
+        assert f"\\u202e' \\x9b [/] {LINK}" in shown
+        assert_terminal_safe(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.agent.state == "done")
+    assert (project / OSC52).read_text() == content  # what is shown escaped is written as is
 
 
 # -- markup: never parsed, not even from a saved session ----------------------------------------
