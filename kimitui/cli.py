@@ -199,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except UsageError as err:
-        print(f"kimitui: {err}", file=sys.stderr)
+        from kimitui.core.safetext import safe
+
+        # It may name a path or a saved session's project: shown, never obeyed.
+        print(f"kimitui: {safe(str(err))}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -295,3 +295,13 @@ def test_a_lone_surrogate_reaches_a_strict_utf8_stream(json_mode: bool, shown: b
     printer = HeadlessRenderer(stream, json_mode=json_mode)
     printer(ev.ToolOutput("c1", "list_files", True, "caf\udce9.py"))  # b"caf\xe9.py" on disk
     assert shown in raw.getvalue()
+
+
+def test_a_usage_error_naming_a_hostile_path_is_printed_escaped(tmp_path: Path) -> None:
+    from test_cli import clean_env, kimitui
+
+    missing = tmp_path / f"gone{CLEAR}"
+    done = kimitui(str(missing), "--headless", "--task", "x", env=clean_env(MOONSHOT_API_KEY="k"))
+    assert done.returncode == 2
+    assert "gone\\x1b[2J\\x1b[H does not exist" in done.stderr
+    assert_clean(done.stderr)
