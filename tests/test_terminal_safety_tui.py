@@ -37,6 +37,7 @@ from tui_helpers import call, make_project, running, settle, wait_for
 from kimitui.bench.harness import kimitui_argv
 from kimitui.bench.ptyapp import PtyApp, app_env
 from kimitui.config import Settings
+from kimitui.core.catalog import SessionSummary
 from kimitui.core.gate import AskGate, AutoGate
 from kimitui.core.safetext import safe_line
 from kimitui.core.session import resume_session, start_session
@@ -46,6 +47,7 @@ from kimitui.demo.server import ScriptedServer
 from kimitui.tui.app import KimiApp
 from kimitui.tui.history import earlier_events
 from kimitui.tui.messages import ToolRowChosen
+from kimitui.tui.picker import SessionPicker
 from kimitui.tui.preview import FilePreviewScreen
 from kimitui.tui.review import ReviewScreen
 from kimitui.tui.safety import ControlFilter
@@ -264,6 +266,28 @@ async def test_markup_in_tool_calls_is_text_and_the_session_resumes(
         resumed.close()
         await second.client.close()
     assert again.return_code in (None, 0)
+
+
+async def test_the_session_picker_shows_a_saved_task_and_path_as_text() -> None:
+    hostile = SessionSummary(
+        id="20261120-0000-abcdef01",
+        project=f"/home/dev/[/]{OSC_TITLE}",
+        started="2026-11-20T09:30:00+00:00",
+        steps=3,
+        tokens=100,
+        cost=None,
+        task=f"[/]oops {LINK} {CLEAR}",
+        ended="finished",
+    )
+    app = SessionPicker([hostile], f"/home/dev/[/]{OSC_TITLE}")
+    async with app.run_test(size=(160, 20)) as pilot:
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "for /home/dev/[/]b\\x1b]0;pwned\\x07.py, newest first" in shown
+        assert "[/]oops [link=https://evil.example]click[/link] \\x1b[2J" in shown
+        assert_terminal_safe(app)
+        await pilot.press("enter")
+    assert app.return_value == hostile.id
 
 
 # -- the backstop filter ----------------------------------------------------------------------
