@@ -36,8 +36,9 @@ import re
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 # Everything shown escaped in multi-line text (newline and tab are kept).
 _UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]")
-# In one-line text (labels, cells, titles) newline and tab are escaped as well.
-_UNSAFE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]")
+# In one-line text (labels, cells, titles) newline and tab are escaped as well;
+# the TUI's last-line filter looks for the same characters in rendered lines.
+UNSAFE_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]")
 # What json.dumps(ensure_ascii=False) leaves raw but a terminal or an encoder
 # must not see; json.dumps already escapes C0 controls.
 _UNSAFE_JSON = re.compile(f"[\x7f-\x9f{_BIDI}\ud800-\udfff]")
@@ -88,9 +89,9 @@ def safe(text: str) -> str:
 
 def safe_line(text: str) -> str:
     """One-line text for a terminal (a label, a cell, a title): newlines and tabs escaped too."""
-    if not _needs_escaping(text, _UNSAFE_LINE, _PRINTABLE):
+    if not _needs_escaping(text, UNSAFE_IN_LINE, _PRINTABLE):
         return text
-    return _UNSAFE_LINE.sub(_escape, text)
+    return UNSAFE_IN_LINE.sub(_escape, text)
 
 
 def is_safe(text: str) -> bool:
