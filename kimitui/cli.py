@@ -252,7 +252,10 @@ def _main(argv: list[str] | None) -> int:
     try:
         return _run(args)
     except UsageError as err:
-        print(f"kimitui: {err}", file=sys.stderr)
+        from kimitui.core.safetext import safe
+
+        # It may name a path or a saved session's project: shown, never obeyed.
+        print(f"kimitui: {safe(str(err))}", file=sys.stderr)
         return EXIT_USAGE
 
 

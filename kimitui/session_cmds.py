@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from kimitui.core.catalog import SessionSummary, find_session, summaries
-from kimitui.core.safetext import safe_line
+from kimitui.core.safetext import safe, safe_line
 from kimitui.core.transcript import SessionError, load_transcript
 
 COMMANDS = ("sessions", "export")
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
             return list_command(sessions_parser().parse_args(rest))
         return export_command(export_parser().parse_args(rest))
     except SessionError as err:
-        print(f"kimitui: {err}", file=sys.stderr)
+        print(f"kimitui: {safe(str(err))}", file=sys.stderr)
         return 2
 
 
@@ -52,7 +52,7 @@ def list_command(args: argparse.Namespace) -> int:
         raise SessionError(f"project folder {project} does not exist")
     found, problems = summaries(project)
     for problem in problems:
-        print(f"kimitui: {problem}", file=sys.stderr)
+        print(f"kimitui: {safe(problem)}", file=sys.stderr)
     if not found:
         print("no saved sessions" + (f" for {project}" if project else ""))
         return 0

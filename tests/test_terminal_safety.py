@@ -85,6 +85,18 @@ def test_every_control_is_escaped() -> None:
         assert shown.startswith("\\") and not raw_in(shown), repr(ch)
 
 
+def test_ascii_text_and_other_text_are_escaped_alike() -> None:
+    # ASCII text takes a faster path than the rest: both must agree on every character.
+    for code in range(128):
+        ch = chr(code)
+        assert safe("é" + ch) == "é" + safe(ch), repr(ch)
+        assert safe_line("é" + ch) == "é" + safe_line(ch), repr(ch)
+        assert is_safe(ch) == is_safe("é" + ch) == (safe(ch) == ch), repr(ch)
+        dumped = json.dumps(ch, ensure_ascii=False)
+        assert json_safe(dumped) == json_safe(dumped + "é")[:-1], repr(ch)
+    assert json_safe('"\x7f"') == '"\\u007f"'
+
+
 @settings(max_examples=400, deadline=None)
 @given(hostile_text)
 def test_nothing_raw_survives_and_everything_can_be_written(text: str) -> None:
@@ -100,9 +112,13 @@ def as_json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def _nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(hostile_text, inner, max_size=4)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | hostile_text,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(hostile_text, inner, max_size=4),
+    _nested,
     max_leaves=12,
 )
 
@@ -279,3 +295,13 @@ def test_a_lone_surrogate_reaches_a_strict_utf8_stream(json_mode: bool, shown: b
     printer = HeadlessRenderer(stream, json_mode=json_mode)
     printer(ev.ToolOutput("c1", "list_files", True, "caf\udce9.py"))  # b"caf\xe9.py" on disk
     assert shown in raw.getvalue()
+
+
+def test_a_usage_error_naming_a_hostile_path_is_printed_escaped(tmp_path: Path) -> None:
+    from test_cli import clean_env, kimitui
+
+    missing = tmp_path / f"gone{CLEAR}"
+    done = kimitui(str(missing), "--headless", "--task", "x", env=clean_env(MOONSHOT_API_KEY="k"))
+    assert done.returncode == 2
+    assert "gone\\x1b[2J\\x1b[H does not exist" in done.stderr
+    assert_clean(done.stderr)

@@ -34,8 +34,11 @@ from textual.app import App, ComposeResult
 from textual.color import Color
 from tui_helpers import call, make_project, running, settle, wait_for
 
+from kimitui.bench.harness import kimitui_argv
+from kimitui.bench.ptyapp import PtyApp, app_env
 from kimitui.config import Settings
-from kimitui.core.gate import AutoGate
+from kimitui.core.catalog import SessionSummary
+from kimitui.core.gate import AskGate, AutoGate
 from kimitui.core.safetext import safe_line
 from kimitui.core.session import resume_session, start_session
 from kimitui.core.transcript import load_transcript
@@ -44,7 +47,9 @@ from kimitui.demo.server import ScriptedServer
 from kimitui.tui.app import KimiApp
 from kimitui.tui.history import earlier_events
 from kimitui.tui.messages import ToolRowChosen
+from kimitui.tui.picker import SessionPicker
 from kimitui.tui.preview import FilePreviewScreen
+from kimitui.tui.review import ReviewScreen
 from kimitui.tui.safety import ControlFilter
 from kimitui.tui.textview import Block, TextView
 from kimitui.tui.toolpane import ToolDetailScreen, ToolPane, ToolRecord
@@ -163,6 +168,27 @@ async def test_model_text_and_tool_output_are_shown_not_obeyed(tmp_path: Path) -
         assert_terminal_safe(app)
 
 
+async def test_the_review_of_a_hostile_edit_shows_its_escapes(tmp_path: Path) -> None:
+    project = hostile_repo(tmp_path)
+    content = f"x = 1  # {CLEAR} {OSC_TITLE}\ny = '\u202e' \x9b [/] {LINK}\n"
+    edit = call("write_file", {"path": OSC52, "content": content})
+    turns = [Turn(tool_calls=(edit,)), Turn(content="ok")]
+    async with running(project, turns, task="edit", gate=AskGate()) as (app, _server, pilot):
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await wait_for(pilot, lambda: app.screen.review is not None)
+        await settle(pilot)
+        screen = app.screen
+        title = str(screen.query_one("#review-title").render())
+        assert "review · a\\x1b]52;c;dHJlZQ==\\x1b\\.py · modified" in title
+        shown = screen_text(app)
+        assert "# \\x1b[2J\\x1b[H b\\x1b]0;pwned\\x07.py" in shown  # the diff line
+        assert f"\\u202e' \\x9b [/] {LINK}" in shown
+        assert_terminal_safe(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.agent.state == "done")
+    assert (project / OSC52).read_text() == content  # what is shown escaped is written as is
+
+
 # -- markup: never parsed, not even from a saved session ----------------------------------------
 
 
@@ -240,6 +266,28 @@ async def test_markup_in_tool_calls_is_text_and_the_session_resumes(
         resumed.close()
         await second.client.close()
     assert again.return_code in (None, 0)
+
+
+async def test_the_session_picker_shows_a_saved_task_and_path_as_text() -> None:
+    hostile = SessionSummary(
+        id="20261120-0000-abcdef01",
+        project=f"/home/dev/[/]{OSC_TITLE}",
+        started="2026-11-20T09:30:00+00:00",
+        steps=3,
+        tokens=100,
+        cost=None,
+        task=f"[/]oops {LINK} {CLEAR}",
+        ended="finished",
+    )
+    app = SessionPicker([hostile], f"/home/dev/[/]{OSC_TITLE}")
+    async with app.run_test(size=(160, 20)) as pilot:
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "for /home/dev/[/]b\\x1b]0;pwned\\x07.py, newest first" in shown
+        assert "[/]oops [link=https://evil.example]click[/link] \\x1b[2J" in shown
+        assert_terminal_safe(app)
+        await pilot.press("enter")
+    assert app.return_value == hostile.id
 
 
 # -- the backstop filter ----------------------------------------------------------------------
@@ -359,3 +407,48 @@ def test_any_tool_call_and_any_text_shows_escaped(
     tmp_path: Path, calls: list[ToolRecord], text: list[str]
 ) -> None:
     asyncio.run(_panes_show(tmp_path, calls, text))
+
+
+# -- in a real terminal ---------------------------------------------------------------------------
+
+
+class RecordedPty(PtyApp):
+    """A PtyApp that keeps every byte the app wrote to its terminal."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.everything = bytearray()
+        super().__init__(*args, **kwargs)
+
+    def _feed(self, data: bytes, now: float) -> None:
+        self.everything += data
+        super()._feed(data, now)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal and file names of bytes")
+async def test_in_a_real_terminal_no_hostile_sequence_is_written(tmp_path: Path) -> None:
+    project = hostile_repo(tmp_path)
+    turns = [
+        Turn(
+            reasoning=f"reading {CLEAR}",
+            tool_calls=(call("read_file", {"path": "evil.txt"}), call("read_file", {"path": LINK})),
+        ),
+        Turn(content=f"all done {CLEAR} {OSC_TITLE}"),
+    ]
+    env = app_env({"MOONSHOT_API_KEY": "sk-test", "KIMITUI_STATE_DIR": str(tmp_path / "state")})
+    async with ScriptedServer(turns) as server:
+        argv = [*kimitui_argv(), str(project), "--base-url", server.base_url, "--task", "look"]
+        app = RecordedPty(argv, env)
+        try:
+            finished = app.watch("finished: type a follow-up")
+            for _ in range(600):
+                if finished.seen.is_set() or not app.alive():
+                    break
+                await asyncio.sleep(0.05)
+            assert finished.seen.is_set(), app.recent_text()
+        finally:
+            await asyncio.to_thread(app.close)
+    out = bytes(app.everything)
+    for sequence in (b"\x1b]52;c;dHJlZQ==", b"\x1b]0;", b"\x1b[2J", b"\x1b]8;", b"\xc2\x9b"):
+        assert sequence not in out, f"{sequence!r} reached the terminal"
+    assert b"a\\x1b]52;c;dHJlZQ==" in out  # the file name, shown escaped in the tree
+    assert b"all done \\x1b[2J\\x1b[H" in out

@@ -25,11 +25,11 @@ from rich.text import Text
 from textual.color import Color
 from textual.filter import LineFilter
 
-from kimitui.core.safetext import safe_line
+from kimitui.core.safetext import UNSAFE_IN_LINE, safe_line
 
 # Anything a terminal would act on or an encoder would reject, newline and tab
 # included: inside one rendered line both would move the cursor.
-_RAW = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_RAW = UNSAFE_IN_LINE
 
 
 def plain(text: str, style: str | Style = "", *, cell: bool = False) -> Text:
