@@ -764,8 +764,8 @@ class KimiApp(App[int]):
 
     @on(TextArea.Changed, "#composer-input")
     def _typing(self, message: TextArea.Changed) -> None:
-        if len(message.text_area.text) <= 1:  # only the empty <-> non-empty edge matters
-            self.refresh_bindings()
+        # A draft turns ctrl+z into typing undo and ↑ into a cursor key: the footer follows.
+        self._refresh_bindings_if_changed()
 
     @on(PendingRecalled)
     def _recalled(self, message: PendingRecalled) -> None:
