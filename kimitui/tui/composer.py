@@ -86,8 +86,7 @@ class ComposerInput(TextArea):
             event.stop()
             event.prevent_default()
             self.type_text("\n")
-            return
-        await super()._on_key(event)
+        # Any other key: Textual goes on to TextArea's own handler (it walks the MRO).
 
     async def _on_paste(self, event: events.Paste) -> None:
         event.stop()
