@@ -913,7 +913,7 @@ class KimiApp(App[int]):
         by itself, or text typed on a pane that takes no text, moved to the composer."""
         screen = self.screen
         guard = getattr(screen, "key_guard", None)
-        if guard is not None and not guard.allows(event.key):
+        if guard is not None and not guard.allows(event.key, event.time):
             if event.is_printable and isinstance(screen, ReviewScreen) and screen.first_hold:
                 # Typing went on as the review opened: it steps aside, the text stays text.
                 self._type_into_composer(event)

@@ -152,6 +152,8 @@ class ReviewScreen(ModalScreen[str | None]):
         self.first_hold = self._guard_first and first
         if self._guard_first or not first:
             self._hold_keys()
+            # Counted again from when the edit is on screen: a busy app may paint it late.
+            self.call_after_refresh(self._hold_keys)
         self.review = review
         self._decided = None
         self._restore = self.kept.pop(review.edit.id, None)
@@ -169,6 +171,8 @@ class ReviewScreen(ModalScreen[str | None]):
         return self.workspace.root / path
 
     def _hold_keys(self) -> None:
+        if not self.is_attached or self.leaving:
+            return
         seconds = self.key_guard.hold()
         self.refresh_bindings()
         self.set_timer(seconds, self._armed, name="review-key-guard")
