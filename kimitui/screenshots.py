@@ -86,7 +86,7 @@ async def _review_partial(pilot: Any) -> None:
         screen = app.screen
         assert isinstance(screen, ReviewScreen) and screen.state is not None
         # The review holds keys for a moment after it opens (typing must not decide).
-        await _wait(pilot, lambda s=screen: s.key_guard.armed)
+        await _wait(pilot, lambda s=screen: s.takes_keys)
         if len(screen.state.proposal.hunks) > 1:
             await pilot.press("j", "space")
             await pilot.pause(0.3)

@@ -86,7 +86,7 @@ async def propose(pilot: Any, path: str, content: str, *, read: bool = True) -> 
     assert gate is not None
     _tasks.append(asyncio.get_running_loop().create_task(gate.review(edit)))
     await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.review)
-    await wait_for(pilot, lambda: app.screen.key_guard.armed)  # keys count from here on
+    await wait_for(pilot, lambda: app.screen.takes_keys)  # keys count from here on
     await pilot.pause(0.1)
     return app.screen  # type: ignore[return-value]
 

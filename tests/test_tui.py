@@ -576,3 +576,18 @@ async def test_a_paste_while_a_pane_has_the_focus_goes_to_the_composer(project: 
         app.post_message(events.Paste("fix this\nand that"))
         await wait_for(pilot, lambda: app.composer.input.value == "fix this\nand that")
         await wait_for(pilot, lambda: app.composer.input.has_focus)
+
+
+async def test_a_long_pending_message_takes_one_line_above_the_composer(project: Path) -> None:
+    turns = [Turn(tool_calls=(call("list_files"),)), Turn(content="ok")]
+    async with running(project, turns, task="list") as (app, _server, pilot):
+        app.agent.pause()
+        await wait_for(pilot, lambda: app.agent.state == "paused")
+        app.post_message(events.Paste("".join(f"row {i}\n" for i in range(300))))
+        await pilot.pause(0.1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(app.agent.pending_messages))
+        await pilot.pause(0.1)
+        label = app.query_one("#pending")
+        assert "“row 0 (+299 more lines)”" in str(label.render())
+        assert label.size.height == 1 and app.composer.input.size.height == 1

@@ -792,8 +792,8 @@ class KimiApp(App[int]):
 
     @on(TextArea.Changed, "#composer-input")
     def _typing(self, message: TextArea.Changed) -> None:
-        if len(message.text_area.text) <= 1:  # only the empty <-> non-empty edge matters
-            self.refresh_bindings()
+        # A draft turns ctrl+z into typing undo and ↑ into a cursor key: the footer follows.
+        self._refresh_bindings_if_changed()
 
     @on(PendingRecalled)
     def _recalled(self, message: PendingRecalled) -> None:
@@ -955,7 +955,7 @@ class KimiApp(App[int]):
         by itself, or text typed on a pane that takes no text, moved to the composer."""
         screen = self.screen
         guard = getattr(screen, "key_guard", None)
-        if guard is not None and not guard.allows(event.key):
+        if guard is not None and not guard.allows(event.key, event.time):
             if event.is_printable and isinstance(screen, ReviewScreen) and screen.first_hold:
                 # Typing went on as the review opened: it steps aside, the text stays text.
                 self._type_into_composer(event)

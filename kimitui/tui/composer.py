@@ -34,6 +34,14 @@ def fold_label(text: str) -> str:
     return f"[pasted {len(text):,} characters]"
 
 
+def brief(message: str, width: int = 60) -> str:
+    """One line for a pending message: its first line, cut, and how many more there are."""
+    first = message.split("\n", 1)[0]
+    text = first if len(first) <= width else first[: width - 1] + "…"
+    more = line_count(message) - 1
+    return f"{text} (+{more} more lines)" if more > 0 else text
+
+
 class ComposerInput(TextArea):
     """The message box. It keeps every printable key: the main screen has no
     single-letter shortcuts, and letters typed on another pane land here."""
@@ -86,8 +94,7 @@ class ComposerInput(TextArea):
             event.stop()
             event.prevent_default()
             self.type_text("\n")
-            return
-        await super()._on_key(event)
+        # Any other key: Textual goes on to TextArea's own handler (it walks the MRO).
 
     async def _on_paste(self, event: events.Paste) -> None:
         event.stop()
@@ -153,7 +160,7 @@ class Composer(Vertical):
         label = self.query_one("#pending", Static)
         label.display = bool(pending)
         if pending:
-            shown = " · ".join(f"“{p}”" for p in pending)
+            shown = " · ".join(f"“{brief(p)}”" for p in pending)
             label.update(f"pending: {shown}  (↑ edit, ctrl+x cancel)")
 
     def show_gate(self, text: str) -> None:

@@ -3,7 +3,8 @@
 A screen that appears without being asked for (the review gate, a question from
 the engine) holds its keys for GUARD_S after it opens: whatever the user was
 typing at that moment decides nothing. The App consults :attr:`KeyGuard.armed`
-before a key reaches such a screen (``key_guard`` attribute).
+before a key reaches such a screen (``key_guard`` attribute), with the time
+the key was typed, not the time the App got round to it.
 """
 
 from __future__ import annotations
@@ -33,5 +34,9 @@ class KeyGuard:
     def armed(self) -> bool:
         return time.monotonic() >= self.until
 
-    def allows(self, key: str) -> bool:
-        return self.armed or key in ALWAYS
+    def allows(self, key: str, typed_at: float | None = None) -> bool:
+        """Whether a key typed at ``typed_at`` (monotonic; a Key event's ``time``, set when
+        the terminal's bytes were read) may act. A key typed during the hold stays
+        ignored even when a busy app gets to it only after the hold ended."""
+        when = time.monotonic() if typed_at is None else typed_at
+        return when >= self.until or key in ALWAYS

@@ -92,6 +92,7 @@ class ReviewScreen(ModalScreen[str | None]):
         self._restore: set[int] | None = None
         self._decided: str | None = None  # the edit a decision was posted for
         self.leaving = False
+        self._rehold_pending = False
         self.first_hold = guarded  # holding keys as it opened over the conversation
         if guarded:
             self.key_guard.hold()  # from the moment it is pushed, not only once mounted
@@ -154,6 +155,9 @@ class ReviewScreen(ModalScreen[str | None]):
         self.first_hold = self._guard_first and first
         if self._guard_first or not first:
             self._hold_keys()
+            # Counted again from when the edit is on screen: a busy app may paint it late.
+            self._rehold_pending = True
+            self.call_after_refresh(self._rehold)
         self.review = review
         self._decided = None
         self._restore = self.kept.pop(review.edit.id, None)
@@ -171,9 +175,21 @@ class ReviewScreen(ModalScreen[str | None]):
         return self.workspace.root / path
 
     def _hold_keys(self) -> None:
+        if not self.is_attached or self.leaving:
+            return
         seconds = self.key_guard.hold()
         self.refresh_bindings()
         self.set_timer(seconds, self._armed, name="review-key-guard")
+
+    def _rehold(self) -> None:
+        if self._rehold_pending:
+            self._rehold_pending = False
+            self._hold_keys()
+
+    @property
+    def takes_keys(self) -> bool:
+        """The edit is on screen and the moment after it opened has passed."""
+        return not self._rehold_pending and self.key_guard.armed
 
     def _armed(self) -> None:
         if self.key_guard.armed and self.is_attached:
@@ -181,6 +197,7 @@ class ReviewScreen(ModalScreen[str | None]):
 
     def arm(self) -> None:
         """Take keys now (the user asked for the review)."""
+        self._rehold_pending = False
         self.key_guard.release()
         self.refresh_bindings()
 
