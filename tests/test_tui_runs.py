@@ -71,6 +71,8 @@ async def open_review(app: Any, pilot: Any, path: str) -> ReviewScreen:
         )
 
     await wait_for(pilot, shown)
+    # The review holds keys for a moment after it opens (typing must not decide).
+    await wait_for(pilot, lambda: app.screen.takes_keys)
     await pilot.pause(0.05)
     return app.screen
 
