@@ -122,12 +122,11 @@ SCHEMAS: list[dict] = [
     ),
     _fn(
         "run_command",
-        "Run a shell command (/bin/sh -c) in the project root, in a sandbox: it can write "
-        "only inside the project, never .git, and has no network unless the user allows it. "
-        "The user may be asked first. Returns the exit code, then the end of the output.",
+        "Run a shell command (sh -c) in the project root, sandboxed: it writes only inside "
+        "the project. The user may be asked first. Returns the exit code, then the output's end.",
         {
-            "command": _p("string", "The command line, e.g. ruff check src && pytest -x."),
-            "timeout_s": _p("integer", "Seconds before it is killed. Default and cap: config."),
+            "command": _p("string", "The command line, e.g. ruff check && pytest -x."),
+            "timeout_s": _p("integer", "Seconds before it is killed."),
         },
         ["command"],
     ),
