@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -357,3 +359,61 @@ async def until(predicate, timeout: float = 20.0) -> None:
 
 def test_running_helper_sees_no_stray_sleepers() -> None:
     assert not running("kimitui-cmd-daemon-never-started")
+
+
+# -- kimitui undo -------------------------------------------------------------------------
+
+
+def kimitui(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kimitui", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),  # the test's private KIMITUI_STATE_DIR
+    )
+
+
+async def test_undo_command_lists_and_restores_steps(project: Path) -> None:
+    original = tree(project)
+    gate = AskGate()
+    turns = [
+        Turn(tool_calls=(ToolCallSpec("write_file", {"path": "src/new.py", "content": "n\n"}),)),
+        cmd("rm -r src && echo gone > notes.txt"),
+    ]
+    task = asyncio.create_task(run_agent(project, turns, gate))
+    while not task.done():
+        await asyncio.sleep(0.02)
+        if gate.current is not None:
+            gate.approve_turn()
+        if gate.run_reviews:
+            gate.decide_run(gate.run_reviews[0].request.call_id, None)
+    seen, _ = task.result()
+    assert not (project / "src").exists()
+    session = next(e for e in seen if isinstance(e, ev.SessionStarted)).id
+
+    listed = kimitui("undo", "--list", cwd=project)
+    assert listed.returncode == 0, listed.stderr
+    assert f"session {session}" in listed.stdout
+    steps = [line.split()[0] for line in listed.stdout.splitlines()[2:-1]]
+    assert steps == ["1", "2"]
+
+    last = kimitui("undo", cwd=project)
+    assert last.returncode == 0, last.stderr
+    assert "before step 2" in last.stdout
+    assert (project / "src" / "new.py").read_text() == "n\n"
+    assert not (project / "notes.txt").exists()
+
+    first = kimitui("undo", str(project), "--session", session[:6], "--to", "1", cwd=project.parent)
+    assert first.returncode == 0, first.stderr
+    assert tree(project) == original
+
+    nothing = kimitui("undo", cwd=project)
+    assert nothing.returncode == 1 and "nothing to undo" in nothing.stderr
+
+
+def test_undo_command_without_sessions_says_what_to_do(tmp_path: Path) -> None:
+    done = kimitui("undo", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "no session with checkpoints" in done.stderr
