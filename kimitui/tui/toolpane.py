@@ -107,7 +107,7 @@ class ToolPane(DataTable):
             r.name,
             arg,
             status,
-            size(len(r.output)) if done else "",
+            size(len(r.output)) if done or r.output else "",  # a command's output grows live
             f"{r.duration:.1f}s" if done and r.duration is not None else "",
         )
 
