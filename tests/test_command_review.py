@@ -138,3 +138,29 @@ def test_snapshot_of_a_destructive_command_at_the_gate(tmp_path: Path, snap_comp
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=show)
+
+
+async def test_undo_the_last_step_from_the_palette_and_the_model_hears(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    before = (project / "app.py").read_bytes()
+    turns = [
+        Turn(tool_calls=(cmd("rm app.py && echo new > notes.txt"),)),
+        Turn(content="done"),
+        Turn(content="noted"),
+    ]
+    async with running(project, turns, task="x", gate=AskGate()) as (app, server, pilot):
+        await at_gate(app, pilot)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.loop_state == "done")
+        assert not (project / "app.py").exists()
+        commands = list(app.get_system_commands(app.screen))
+        undo = next(c for c in commands if c.title.startswith("Undo the last step"))
+        undo.callback()
+        assert (project / "app.py").read_bytes() == before
+        assert not (project / "notes.txt").exists()
+        app.agent.queue("what happened?")
+        app.agent.resume()
+        app.run_worker(app.agent.run(), exclusive=False)
+        await wait_for(pilot, lambda: len(server.requests) >= 3)
+    notes = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "user"]
+    assert any("the user undid everything from step 1 on" in n for n in notes)
