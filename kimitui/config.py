@@ -109,7 +109,8 @@ def _check_type(name: str, value: Any, source: str) -> None:
         "float": isinstance(value, int | float) and not isinstance(value, bool),
         "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
     }
-    kinds = [k for k in ok if k in str(expected)]
+    # "list[str]" names str too, but a bare string is not a list of them.
+    kinds = ["list"] if "list" in str(expected) else [k for k in ok if k in str(expected)]
     if not any(ok[k] for k in kinds):
         raise ConfigError(f"{source}: expected {' or '.join(kinds)}, got {value!r}")
 

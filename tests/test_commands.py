@@ -107,6 +107,23 @@ ALLOW_TABLE = [
     ("npm  test  --  -u", True),
     ("git status --short", True),
     ("git -c core.pager=rm status", False),
+    # more ways to smuggle a second program past a prefix
+    ("ruff check\nrm -rf x", False),
+    ("ruff check & rm x", False),
+    ("ruff check |& sh", False),
+    ("ruff check # ; rm -rf x", True),  # a comment runs nothing
+    ("ruff check <(rm -rf x)", False),
+    ("ruff check > >(sh)", False),
+    ("sh <<EOF\nrm -rf x\nEOF", False),
+    ("ruff check; alias ruff='rm -rf x'", False),
+    ("{ ruff check; rm x; }", False),
+    ("if ruff check; then rm -rf x; fi", False),
+    ("for f in x; do rm $f; done; ruff check", False),
+    ("exec rm -rf x", False),
+    ("ruff check ${X:-x}", True),  # a dynamic argument after the prefix is the tool's business
+    ("ruff $(echo check)", False),
+    ('ruff "check"', True),  # the same words once quotes are removed
+    (r"ruff ch\eck", True),
 ]
 
 

@@ -238,6 +238,9 @@ class _Parser:
             self._heredocs.append((delim.value, quoted))
             current.redirects.append(Redirect(op, None))
             return
+        if self.s.startswith(("<(", ">("), self.i):
+            current.redirects.append(Redirect(op, self._process_sub()))
+            return
         target = self._word()
         if target is None:
             raise ParseError(f"the redirect {op} has no target")
