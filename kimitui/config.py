@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -46,6 +47,9 @@ class Settings:
     sandbox_mechanism: str = "auto"
     sandbox_network: bool = False
     sandbox_pass_env: list[str] = field(default_factory=list)
+    command_allow: list[str] = field(default_factory=list)
+    command_deny: list[str] = field(default_factory=list)
+    command_timeout: float = 120.0
     approve: str | None = None
     theme: str | None = None
 
@@ -77,6 +81,9 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("sandbox", "mechanism"): "sandbox_mechanism",
     ("sandbox", "network"): "sandbox_network",
     ("sandbox", "pass_env"): "sandbox_pass_env",
+    ("commands", "allow"): "command_allow",
+    ("commands", "deny"): "command_deny",
+    ("commands", "timeout"): "command_timeout",
     ("ui", "approve"): "approve",
     ("ui", "theme"): "theme",
 }
@@ -102,7 +109,8 @@ def _check_type(name: str, value: Any, source: str) -> None:
         "float": isinstance(value, int | float) and not isinstance(value, bool),
         "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
     }
-    kinds = [k for k in ok if k in str(expected)]
+    # "list[str]" names str too, but a bare string is not a list of them.
+    kinds = ["list"] if "list" in str(expected) else [k for k in ok if k in str(expected)]
     if not any(ok[k] for k in kinds):
         raise ConfigError(f"{source}: expected {' or '.join(kinds)}, got {value!r}")
 
@@ -114,6 +122,21 @@ def _check_choice(name: str, value: Any, source: str) -> None:
     choices = _CHOICES.get(name)
     if choices and value not in choices:
         raise ConfigError(f"{source}: expected one of {', '.join(choices)}, got {value!r}")
+
+
+def _check_command_entries(name: str, value: Any, source: str) -> None:
+    """[commands] allow/deny entries are argv prefixes: each must split into words."""
+    if name == "command_timeout" and value <= 0:
+        raise ConfigError(f"{source}: must be a positive number of seconds, got {value!r}")
+    if name not in ("command_allow", "command_deny"):
+        return
+    for entry in value:
+        try:
+            words = shlex.split(entry)
+        except ValueError as err:
+            raise ConfigError(f"{source}: cannot read {entry!r} ({err})") from err
+        if not words:
+            raise ConfigError(f'{source}: an entry is empty; give a command like "ruff check"')
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -134,6 +157,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
                 raise ConfigError(f"{path}: unknown setting [{section}] {key}")
             _check_type(name, value, f"{path}: [{section}] {key}")
             _check_choice(name, value, f"{path}: [{section}] {key}")
+            _check_command_entries(name, value, f"{path}: [{section}] {key}")
             values[name] = value
     return values
 

@@ -127,6 +127,16 @@ class HeadlessRenderer:
             case ev.EditDecided():
                 feedback = f": {one_line(event.feedback, 80)}" if event.feedback else ""
                 return f"{prefix} {event.verdict} {event.path}{feedback}"
+            case ev.CommandProposed():
+                flags = "".join(f"\n{prefix}   ! {flag}" for flag in event.flags)
+                return f"{prefix} $ {one_line(event.command, 160)}{flags}"
+            case ev.CommandFinished():
+                code = "timed out" if event.exit is None else f"exit {event.exit}"
+                return f"{prefix}   {code} in {event.duration_s:g} s"
+            case ev.CheckpointTaken():
+                return (
+                    f"{prefix} checkpoint: {event.files} files ({event.duration_s * 1000:.0f} ms)"
+                )
             case ev.UsageReport():
                 return self._usage(event)
             case ev.RetryScheduled():

@@ -7,13 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimitui.config import Settings
+from kimitui.core import events as ev
+from kimitui.core.allowstore import load_allowed
 from kimitui.core.budget import DEFAULT_CONTEXT_WINDOW, Budget, Limits, Prices
+from kimitui.core.checkpoints import Checkpoints
 from kimitui.core.gate import Gate
 from kimitui.core.llm import ClientConfig, ModelClient
 from kimitui.core.loop import Agent
 from kimitui.core.prices import known_prices
 from kimitui.sandbox import Sandbox
 from kimitui.tools import Toolbox, Workspace
+from kimitui.tools.commands import CommandPolicy
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,10 @@ def build_agent(
         test_args=settings.test_args,
         read_only=gate.read_only,
         approve_run=gate.review_run,
+        command_policy=CommandPolicy.from_config(
+            [*settings.command_allow, *load_allowed(workspace.root)], settings.command_deny
+        ),
+        command_timeout=settings.command_timeout,
     )
     client = ModelClient(
         ClientConfig(
@@ -93,7 +101,7 @@ def build_agent(
         ),
         session_id=session_id or new_session_id(),
     )
-    return Agent(
+    agent = Agent(
         client=client,
         toolbox=toolbox,
         gate=gate,
@@ -103,3 +111,36 @@ def build_agent(
         context_window_from_server=settings.context_window is None,
         compact_at=settings.compact_at,
     )
+    attach_commands(agent, gate)
+    return agent
+
+
+class CommandEvents:
+    """run_command's observer: what it does, as Agent events."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.emit = agent.emit
+
+    def command(self, call_id: str, command: str, cwd: str, flags: list[str]) -> None:
+        self.emit(ev.CommandProposed(call_id, command, cwd, flags))
+
+    def output(self, call_id: str, text: str) -> None:
+        self.emit(ev.CommandOutputDelta(call_id, text))
+
+    def result(self, call_id: str, exit_code: int | None, output: str, duration_s: float) -> None:
+        self.emit(ev.CommandFinished(call_id, exit_code, output, duration_s))
+
+
+def attach_commands(agent: Agent, gate: Gate, *, state: Path | None = None) -> Checkpoints:
+    """Command events, and checkpoints before every edit and command of the session."""
+    commands = agent.toolbox.commands
+    commands.observer = CommandEvents(agent)
+    checkpoints = Checkpoints(
+        Path(agent.project), agent.client.session_id, base=state, emit=agent.emit
+    )
+    agent.subscribe(checkpoints.observe)
+    commands.before_change = checkpoints.before_change
+    commands.after_change = checkpoints.after_change
+    gate.before_apply = checkpoints.before_change
+    agent.toolbox.checkpoints = checkpoints
+    return checkpoints

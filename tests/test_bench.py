@@ -25,6 +25,11 @@ EXPECTED = {
     "engine": ["engine", "engine: overhead per step, last", "engine: steps done", "engine: RSS"],
     "tokens": ["tokens: demo tool results, once", "tokens: demo tool results, re-sent"],
     "sandbox": ["sandbox start-up per run (bwrap)", "sandbox start-up per run (landlock)"],
+    "checkpoint": [
+        "checkpoint: first snapshot",
+        "checkpoint: snapshot after the first",
+        "checkpoint: undo one step",
+    ],
 }
 
 

@@ -40,6 +40,7 @@ def test_schema_names_and_required_arguments(box: Toolbox) -> None:
         "edit_file": ["path", "old_string", "new_string"],
         "search": ["pattern"],
         "run_tests": [],
+        "run_command": ["command"],
     }
     assert all(s["type"] == "function" for s in schemas)
 

@@ -8,15 +8,27 @@ import logging
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
 import kimitui
-from kimitui.bench import engine, review, sandbox, session, startup, streaming, tokens, tree
+from kimitui.bench import (
+    checkpoint,
+    engine,
+    review,
+    sandbox,
+    session,
+    startup,
+    streaming,
+    tokens,
+    tree,
+)
 from kimitui.bench.harness import Config
 from kimitui.bench.report import Row, table
+from kimitui.core.statedir import STATE_ENV
 
 log = logging.getLogger("kimitui.bench")
 Case = Callable[[Config], list[Row]]
@@ -32,6 +44,7 @@ CASES: dict[str, Case] = {
     "engine": engine.engine_case,
     "tokens": tokens.token_case,
     "sandbox": sandbox.sandbox_case,
+    "checkpoint": checkpoint.checkpoint_case,
 }
 
 
@@ -69,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(tokens.report())
         return 0
     cfg = Config(quick=args.quick, repeat=args.repeat or (1 if args.quick else 3))
+    # Agents built in this process take checkpoints: into a state dir of the bench's own.
+    os.environ[STATE_ENV] = tempfile.mkdtemp(prefix="kimitui-bench-state-")
     # An installed kimitui has its bytecode compiled by pip; a source checkout run
     # with PYTHONDONTWRITEBYTECODE would recompile every module in every child.
     compileall.compile_dir(Path(kimitui.__file__).parent, quiet=1)

@@ -181,6 +181,46 @@ class Done(Event):
     message: str = ""
 
 
+@dataclass(frozen=True)
+class CommandProposed(Event):
+    """run_command was asked for: the line, where it runs, and what the check flagged."""
+
+    type: ClassVar[str] = "command"
+    id: str
+    command: str
+    cwd: str
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CommandOutputDelta(Event):
+    """Live output of a running command (redacted), for the tool pane."""
+
+    type: ClassVar[str] = "command_output_delta"
+    streaming: ClassVar[bool] = True
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CommandFinished(Event):
+    type: ClassVar[str] = "command_result"
+    id: str
+    exit: int | None  # None: killed on timeout
+    output: str  # the tail the model was shown
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class CheckpointTaken(Event):
+    """The project as it was before ``step`` changed it; `kimitui undo --to STEP` restores it."""
+
+    type: ClassVar[str] = "checkpoint"
+    step: int
+    files: int
+    duration_s: float = 0.0
+
+
 def event_from_dict(data: dict[str, Any]) -> Event | None:
     """An event read back from a transcript; None when its type or fields are unknown."""
     cls = _BY_TYPE.get(str(data.get("type")))

@@ -9,7 +9,7 @@ resolves it with :meth:`AskGate.decide`, so the loop never knows who decided.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -27,11 +27,42 @@ ReviewStatus = Literal["pending", "approved", "partial", "rejected", "auto", "ca
 
 
 NEVER_RUN = "kimitui is running with --approve never: unconfined programs never run."
+NEVER_COMMAND = "kimitui is running with --approve never: no command runs."
+HEADLESS_NOT_ALLOWED = (
+    "kimitui runs headless with --approve auto, where only commands covered by "
+    "[commands] allow run and nobody is here to ask about the others: {why}. "
+    "Use the other tools, or a command the allow-list covers."
+)
+
+
+def command_auto(request: RunRequest) -> bool:
+    """Does a run_command run without asking? Only when the allow-list covers it all,
+    nothing in it is flagged, and the machine confines it."""
+    return request.allowed and request.sandbox != "none"
+
+
+def _why_asked(request: RunRequest) -> str:
+    reasons = list(request.why_asked)
+    if request.flags:
+        reasons.insert(0, "it is flagged (" + "; ".join(request.flags) + ")")
+    return "; ".join(reasons) or "the allow-list does not cover it"
+
+
+# Awaited after an edit is approved and before it is written: the checkpoint.
+BeforeApply = Callable[[], Awaitable[None]]
+
+
+async def _before_apply(gate: Gate, decision: Decision) -> Decision:
+    hook = getattr(gate, "before_apply", None)
+    if hook is not None and decision.verdict != "rejected":
+        await hook()
+    return decision
 
 
 class Gate(Protocol):
     # True under --approve never: programs see the project read-only.
     read_only: bool
+    before_apply: BeforeApply | None
 
     async def review(self, edit: ProposedEdit) -> Decision: ...
 
@@ -44,24 +75,29 @@ class AutoGate:
     """``--approve auto``: every hunk of every edit is applied."""
 
     read_only = False
+    before_apply: BeforeApply | None = None
 
     async def review(self, edit: ProposedEdit) -> Decision:
-        return Decision.approve_all(edit)
+        return await _before_apply(self, Decision.approve_all(edit))
 
     async def review_run(self, request: RunRequest) -> str | None:
-        return None
+        if request.tool != "run_command" or request.allowed:
+            return None
+        # Headless auto: nobody can be asked, so what the allow-list does not cover is refused.
+        return HEADLESS_NOT_ALLOWED.format(why=_why_asked(request))
 
 
 class NeverGate:
     """``--approve never``: nothing is applied and the model is told why."""
 
     read_only = True
+    before_apply: BeforeApply | None = None
 
     async def review(self, edit: ProposedEdit) -> Decision:
         return Decision.reject(NEVER_FEEDBACK)
 
     async def review_run(self, request: RunRequest) -> str | None:
-        return NEVER_RUN
+        return NEVER_COMMAND if request.tool == "run_command" else NEVER_RUN
 
 
 @dataclass
@@ -95,6 +131,7 @@ class AskGate:
     """
 
     read_only = False
+    before_apply: BeforeApply | None = None
 
     def __init__(self, *, auto_approve: bool = False) -> None:
         self.auto_approve = auto_approve
@@ -144,19 +181,23 @@ class AskGate:
         if self.auto_approve or self._turn_approved:
             self.turn_reviews.append(Review(edit, self.turn, "auto"))
             self._changed()
-            return Decision.approve_all(edit)
+            return await _before_apply(self, Decision.approve_all(edit))
         item = Review(edit, self.turn, future=asyncio.get_running_loop().create_future())
         self.turn_reviews.append(item)
         self._changed()
         try:
-            return await item.future
+            decision = await item.future
         finally:
             if item.pending:  # the run was interrupted or stopped mid-review
                 item.status = "cancelled"
             self._changed()
+        return await _before_apply(self, decision)
 
     async def review_run(self, request: RunRequest) -> str | None:
-        """Always asks, even with edits auto-approved: auto is for edits."""
+        """Asks even with edits auto-approved (auto is for edits), except for a command
+        the allow-list covers whole, unflagged, in a sandbox."""
+        if request.tool == "run_command" and command_auto(request):
+            return None
         item = RunReview(request, asyncio.get_running_loop().create_future())
         self.run_reviews.append(item)
         self._changed()

@@ -8,33 +8,23 @@ unconfined program could change the project.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
-from kimitui.sandbox import Policy, Sandbox, home_secrets, scan_protected
-from kimitui.sandbox.env import secret_values
+from kimitui.sandbox import Policy, Sandbox
 from kimitui.tools import testing
+from kimitui.tools.confine import (
+    WITHHELD,
+    RunApprover,
+    RunRequest,
+    project_policy,
+    redact,
+    run_secrets,
+    runnable,
+    venv_of,
+)
 from kimitui.tools.errors import ToolError
 from kimitui.tools.testargs import check_args, is_pytest
 from kimitui.tools.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """A program the model wants to run, as the gate shows it."""
-
-    call_id: str
-    tool: str
-    command: tuple[str, ...]
-    cwd: str
-    sandbox: str  # the level it would run under ("none": unconfined)
-
-
-# None: go ahead; a string: refused, and why (the user's feedback).
-RunApprover = Callable[[RunRequest], Awaitable[str | None]]
 
 UNCONFINED_NEVER = (
     "run_tests did not run: this machine gives kimitui no sandbox ({detail}), and with "
@@ -75,7 +65,7 @@ class TestRunner:
         level = self.sandbox.level
         if not level.confined:
             await self._ask_unconfined(call_id, command, level.detail)
-        if not _runnable(command[0]):
+        if not runnable(command[0]):
             raise ToolError(
                 f"could not start the test command {command[0]!r}: not found or not executable; "
                 "set [tools] test_command in the kimitui config"
@@ -84,7 +74,7 @@ class TestRunner:
         secrets = self._secrets(policy)
         try:
             run = await self.sandbox.run(
-                command, policy, self.timeout, secrets=secrets, venv=_venv_of(root)
+                command, policy, self.timeout, secrets=secrets, venv=venv_of(root)
             )
         except OSError as exc:
             raise ToolError(f"could not start the test command {command[0]!r}: {exc}") from None
@@ -122,32 +112,11 @@ class TestRunner:
             raise ToolError(f"the user did not let run_tests run: {refusal}")
 
     def _policy(self) -> Policy:
-        ws = self.workspace
-        root = ws.root
-        protected = scan_protected(root, ws.is_secret, ws.is_write_denied)
-        hidden = tuple(p for p in home_secrets() if not root.is_relative_to(p))
-        return Policy(root=root, writable=not self.read_only, protected=protected, hidden=hidden)
+        return project_policy(self.workspace, read_only=self.read_only)
 
     def _secrets(self, policy: Policy) -> set[str]:
-        key = os.environ.get(self.api_key_env or "", "")
-        return secret_values(policy.protected.secrets, [key])
+        return run_secrets(policy, self.api_key_env)
 
 
-WITHHELD = "[withheld]"
-
-
-def redact(text: str, secrets: set[str]) -> str:
-    for value in sorted(secrets, key=len, reverse=True):
-        text = text.replace(value, WITHHELD)
-    return text
-
-
-def _runnable(program: str) -> bool:
-    if os.sep in program:
-        return os.access(program, os.X_OK) and os.path.isfile(program)
-    return shutil.which(program) is not None
-
-
-def _venv_of(root: Path) -> str | None:
-    python = Path(testing.project_python(root))
-    return str(python.parent.parent) if python.is_relative_to(root) else None
+# Kept importable from here: the TUI and the gate name them by this module.
+__all__ = ["WITHHELD", "RunApprover", "RunRequest", "TestRunner", "redact"]

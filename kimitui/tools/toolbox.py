@@ -19,10 +19,12 @@ from typing import Any
 
 from kimitui.sandbox import Sandbox
 from kimitui.tools import files, search
+from kimitui.tools.commands import CommandPolicy
 from kimitui.tools.edits import EditError, ProposedEdit, make_edit, replace_exact
 from kimitui.tools.eol import conform
 from kimitui.tools.errors import ToolError
 from kimitui.tools.limits import DEFAULT_MAX_OUTPUT_CHARS, cap_text
+from kimitui.tools.shell import DEFAULT_TIMEOUT, CommandRunner
 from kimitui.tools.testrun import RunApprover, TestRunner
 from kimitui.tools.workspace import SandboxError, Workspace
 
@@ -124,6 +126,16 @@ SCHEMAS: list[dict] = [
         },
         [],
     ),
+    _fn(
+        "run_command",
+        "Run a shell command (sh -c) in the project root, sandboxed: it writes only inside "
+        "the project. The user may be asked first. Returns the exit code, then the output's end.",
+        {
+            "command": _p("string", "The command line, e.g. ruff check && pytest -x."),
+            "timeout_s": _p("integer", "Seconds before it is killed."),
+        },
+        ["command"],
+    ),
 ]
 _SCHEMA_TEXT = json.dumps(SCHEMAS, sort_keys=False, ensure_ascii=False)
 TOOL_NAMES: tuple[str, ...] = tuple(s["function"]["name"] for s in SCHEMAS)
@@ -217,6 +229,8 @@ class Toolbox:
         read_only: bool = False,
         approve_run: RunApprover | None = None,
         search_timeout: float = search.SEARCH_TIMEOUT,
+        command_policy: CommandPolicy | None = None,
+        command_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.workspace = workspace
         self.search_timeout = search_timeout
@@ -232,6 +246,16 @@ class Toolbox:
             approve=approve_run,
             api_key_env=api_key_env,
         )
+        self.commands = CommandRunner(
+            workspace,
+            self.sandbox,
+            policy=command_policy,
+            timeout=command_timeout,
+            read_only=read_only,
+            approve=approve_run,
+            api_key_env=api_key_env,
+        )
+        self.checkpoints: Any = None  # kimitui.core.checkpoints.Checkpoints, when wired
         self._handlers: dict[str, Handler] = {
             "list_files": self._list_files,
             "read_file": self._read_file,
@@ -239,6 +263,7 @@ class Toolbox:
             "edit_file": self._edit_file,
             "search": self._search,
             "run_tests": self._run_tests,
+            "run_command": self._run_command,
         }
 
     def schemas(self) -> list[dict]:
@@ -383,6 +408,12 @@ class Toolbox:
 
     async def _run_tests(self, call_id: str, args: list[str] | None = None) -> ToolResult:
         ok, text = await self.tests.run(call_id, args or [])
+        return ToolResult(ok, text)
+
+    async def _run_command(
+        self, call_id: str, command: str, timeout_s: int | None = None
+    ) -> ToolResult:
+        ok, text = await self.commands.run(call_id, command, timeout_s)
         return ToolResult(ok, text)
 
 

@@ -36,6 +36,7 @@ from kimitui.core.journal import Journal
 from kimitui.core.loop import Agent
 from kimitui.core.transcript import SessionError, read_header
 from kimitui.tui.approval import approval_label as label_for
+from kimitui.tui.commandreview import ask_command, live_output
 from kimitui.tui.commands import export_session, palette_commands, raise_limit
 from kimitui.tui.composer import Composer
 from kimitui.tui.dialogs import QuitScreen, RunApprovalScreen, WaitOrStopScreen
@@ -389,6 +390,9 @@ class KimiApp(App[int]):
             self._buffers["reasoning"].append(event.text)
         elif isinstance(event, ev.ContentDelta):
             self._buffers["content"].append(event.text)
+        elif isinstance(event, ev.CommandOutputDelta):
+            live_output(self, event)
+            return
         else:
             return
         if self._flush_timer is None:
@@ -870,6 +874,9 @@ class KimiApp(App[int]):
             self._run_asked = None
             gate.decide_run(request.call_id, refusal)
 
+        if request.tool == "run_command":
+            ask_command(self, request, answered)
+            return
         self.push_screen(RunApprovalScreen(request), answered)
 
     def _drafting(self) -> bool:

@@ -12,6 +12,7 @@ from textual.markup import escape
 from kimitui.core.budget import Budget
 from kimitui.core.export import export_markdown
 from kimitui.core.transcript import load_transcript
+from kimitui.tui.commandreview import undo_step
 
 if TYPE_CHECKING:
     from kimitui.tui.app import KimiApp
@@ -76,6 +77,11 @@ def palette_commands(app: KimiApp) -> Iterator[SystemCommand]:
         "Undo the last applied edit",
         "Revert the newest edit kimitui wrote, if the file is still as written (ctrl+z)",
         app.action_undo,
+    )
+    yield SystemCommand(
+        "Undo the last step, commands included",
+        "Restore the project as it was before the last step that changed it (kimitui undo)",
+        lambda: undo_step(app),
     )
     yield SystemCommand(
         "Export transcript",

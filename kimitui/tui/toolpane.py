@@ -134,7 +134,8 @@ class ToolPane(DataTable):
             plain(r.name, cell=True),
             plain(arg, cell=True),
             status,
-            plain(size(len(r.output)) if done else "", cell=True),
+            # a command's output grows live
+            plain(size(len(r.output)) if done or r.output else "", cell=True),
             plain(f"{r.duration:.1f}s" if done and r.duration is not None else "", cell=True),
         )
 
