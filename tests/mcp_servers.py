@@ -1,10 +1,10 @@
 """MCP servers for the tests, built with the SDK's own server side.
 
-Run as a program: ``python tests/mcp_servers.py MODE [PORT]``. MODE picks a
-behaviour: ``ok`` (stdio), ``http`` (streamable HTTP on 127.0.0.1:PORT),
+Run as a program: ``python tests/mcp_servers.py MODE TOKEN [PORT]``. MODE picks
+a behaviour: ``ok`` (stdio), ``http`` (streamable HTTP on 127.0.0.1:PORT),
 ``crash`` (exits before answering), ``hang`` (never answers the handshake).
-Every server writes its pid to ``$MCP_TEST_PIDFILE`` so tests can check that
-nothing is left running.
+TOKEN is only there to be found in the host's /proc: a sandboxed server's own
+pid is its pid inside its namespace, so tests look its host pid up by token.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def build() -> MCPServer:
             return f"could not write: {err}"
         return "written"
 
+    @server.tool(
+        description="The server's environment, one NAME=value a line.", annotations=READ_ONLY
+    )
+    def env() -> str:
+        return "\n".join(f"{k}={v}" for k, v in sorted(os.environ.items()))
+
     @server.tool(description="Exit the server process mid-call.", annotations=READ_ONLY)
     def die() -> str:
         os._exit(3)
@@ -55,10 +61,6 @@ def build() -> MCPServer:
 
 def main() -> None:
     mode = sys.argv[1]
-    pidfile = os.environ.get("MCP_TEST_PIDFILE")
-    if pidfile:
-        with open(pidfile, "a", encoding="utf-8") as out:
-            out.write(f"{os.getpid()}\n")
     if mode == "crash":
         print("test server: crashing on purpose", file=sys.stderr)
         sys.exit(1)
@@ -66,7 +68,7 @@ def main() -> None:
         time.sleep(3600)
     server = build()
     if mode == "http":
-        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[3]))
     else:
         server.run()
 

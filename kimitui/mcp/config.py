@@ -56,6 +56,7 @@ class ServerConfig:
     allow: tuple[str, ...] = ()  # tools that run without asking
     network: bool | None = None  # None: the [sandbox] network setting
     source: str = "config.toml"
+    why_disabled: str = ""  # shown as the server's error when it does not start
 
     @property
     def transport(self) -> str:

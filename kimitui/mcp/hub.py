@@ -100,7 +100,7 @@ class McpHub:
         self._started = False
         for run in self.runs:
             if not run.config.enabled:
-                run.status = "disabled"
+                run.status, run.error = "disabled", run.config.why_disabled
                 run.ready.set()
 
     # -- lifecycle -----------------------------------------------------------------
