@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         "through tools, and every file change waits for your approval.",
         epilog="Saved sessions: `kimitui sessions [PROJECT]` lists them, "
         "`kimitui export ID [--format md|json]` prints one. "
-        "`kimitui doctor` shows the sandbox and what this machine gives.",
+        "`kimitui doctor` shows the sandbox and what this machine gives. "
+        "`kimitui mcp list` shows the MCP servers and their tools.",
     )
     p.add_argument(
         "project",
@@ -244,6 +245,10 @@ def _main(argv: list[str] | None) -> int:
         from kimitui.session_cmds import main as session_main
 
         return session_main(argv)
+    if argv and argv[0] == "mcp":
+        from kimitui.mcp_cmd import main as mcp_main
+
+        return mcp_main(argv)
     if argv and argv[0] == "doctor":
         from kimitui.doctor import main as doctor_main
 
