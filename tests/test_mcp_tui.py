@@ -30,6 +30,7 @@ async def test_status_line_and_a_refused_call_with_feedback(tmp_path: Path) -> N
         assert isinstance(screen, McpCallScreen)
         assert screen.request.tool == "write_note" and '"note.txt"' in screen.request.arguments
         screen.key_guard.release()
+        await wait_for(pilot, lambda: screen.focused is not None, 5)
         assert screen.focused is not None and screen.focused.id == "mcp-refuse"
         screen.query_one("#mcp-why", Input).focus()
         await pilot.pause()
