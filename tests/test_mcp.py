@@ -4,6 +4,7 @@ streamable HTTP on 127.0.0.1), the Agent over the scripted model server, the gat
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -285,3 +286,40 @@ async def test_streamable_http_server(project: Path, http_server: str) -> None:
     assert tool_messages(model.requests[1])[0]["content"] == "OVER HTTP"
     assert "--approve never" in tool_messages(model.requests[2])[-1]["content"]
     assert any(s.status == "ready" and s.tools >= 5 for s in statuses(seen, "web"))
+
+
+# -- the whole program: headless JSONL, and no server left after exit --------------------
+
+
+def test_headless_reports_mcp_events_and_leaves_no_server(tmp_path: Path) -> None:
+    import json
+
+    token = f"mcp-test-{uuid.uuid4().hex[:12]}"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[mcp.servers.t]
+command = {json.dumps(sys.executable)}
+args = [{json.dumps(SERVER)}, "ok", "{token}"]
+timeout = {START}
+
+[mcp.servers.broken]
+command = {json.dumps(sys.executable)}
+args = [{json.dumps(SERVER)}, "crash", "{token}"]
+""",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "KIMITUI_CONFIG": str(config), "KIMITUI_STATE_DIR": str(tmp_path / "s")}
+    done = subprocess.run(
+        [sys.executable, "-m", "kimitui", str(tmp_path / "demo"), "--demo", "--headless",
+         "--json", "--approve", "never", "--max-steps", "2"],
+        capture_output=True, text=True, env=env, timeout=180,
+    )  # fmt: skip
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    mcp = [e for e in events if e["type"] == "mcp"]
+    assert {"type": "mcp", "server": "t", "status": "ready", "tools": 6, "error": ""} in mcp
+    broken = [e for e in mcp if e["server"] == "broken"][-1]
+    assert broken["status"] == "failed" and "crashing on purpose" in broken["error"]
+    first_step = next(i for i, e in enumerate(events) if e["type"] == "step")
+    assert any(e["type"] == "mcp" and e["status"] == "ready" for e in events[:first_step])
+    assert not running(token), "an MCP server outlived kimitui"
