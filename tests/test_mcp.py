@@ -208,7 +208,7 @@ async def test_a_stdio_server_cannot_write_outside_the_project(
     project: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside.txt"
-    cfg, _ = stdio_server("t")
+    cfg, _ = stdio_server("t", allow=("write_anywhere",))
     call = ToolCallSpec("mcp__t__write_anywhere", {"path": str(outside), "text": "pwned"})
     inside = ToolCallSpec(
         "mcp__t__write_anywhere", {"path": str(project / "in.txt"), "text": "fine"}
@@ -323,3 +323,14 @@ args = [{json.dumps(SERVER)}, "crash", "{token}"]
     first_step = next(i for i, e in enumerate(events) if e["type"] == "step")
     assert any(e["type"] == "mcp" and e["status"] == "ready" for e in events[:first_step])
     assert not running(token), "an MCP server outlived kimitui"
+
+
+async def test_writing_call_refused_under_auto_unless_allowed(project: Path) -> None:
+    cfg, _ = stdio_server("t")
+    turns = [Turn(tool_calls=(WRITE,)), Turn(content="ok")]
+    async with mcp_agent(project, turns, [cfg], AutoGate()) as (agent, model, _):
+        done = await agent.run("write a note")
+    assert done.reason == "finished"
+    assert not (project / "note.txt").exists()
+    result = tool_messages(model.requests[1])[0]["content"]
+    assert "nobody can be asked" in result and 'allow = [\"write_note\"]' in result

@@ -32,6 +32,12 @@ NEVER_MCP = (
     "Say what you would do with this tool instead."
 )
 
+AUTO_MCP = (
+    "not run: {tool} of MCP server {server!r} may change something, and with --approve auto "
+    "nobody can be asked. The user can let it run with allow = [\"{tool}\"] in "
+    "[mcp.servers.{server}] of the kimitui config."
+)
+
 
 @dataclass(frozen=True)
 class McpRequest:
@@ -70,7 +76,8 @@ class AutoGate:
         return None
 
     async def review_mcp(self, request: McpRequest) -> str | None:
-        return None
+        # auto is for edits; like a command outside the allow-list, nobody can be asked.
+        return AUTO_MCP.format(server=request.server, tool=request.tool)
 
 
 class NeverGate:

@@ -336,6 +336,8 @@ def _leaf(err: BaseException) -> BaseException:
 
 def describe(err: BaseException) -> str:
     leaf = _leaf(err)
+    if _is_closed(leaf):
+        return "the server closed the connection (exited)"
     text = str(leaf).strip().splitlines()[0] if str(leaf).strip() else ""
     return f"{type(leaf).__name__}: {text}" if text else type(leaf).__name__
 
@@ -344,7 +346,7 @@ def _is_closed(err: BaseException) -> bool:
     leaf = _leaf(err)
     text = str(leaf).lower()
     return isinstance(leaf, anyio.ClosedResourceError | anyio.BrokenResourceError) or (
-        "closed" in text
+        text == "connection closed"  # the SDK's MCPError when the transport ends
     )
 
 
