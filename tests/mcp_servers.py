@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 
 READ_ONLY = ToolAnnotations(read_only_hint=True)
@@ -46,6 +46,11 @@ def build() -> MCPServer:
     )
     def env() -> str:
         return "\n".join(f"{k}={v}" for k, v in sorted(os.environ.items()))
+
+    @server.tool(description="The client's roots, one URI a line.", annotations=READ_ONLY)
+    async def roots(ctx: Context) -> str:
+        found = await ctx.session.list_roots()
+        return "\n".join(str(root.uri) for root in found.roots)
 
     @server.tool(description="Exit the server process mid-call.", annotations=READ_ONLY)
     def die() -> str:

@@ -99,7 +99,7 @@ async def test_read_only_call_reaches_the_model(project: Path) -> None:
     assert result == "HELLO"
     ready = statuses(seen, "t")
     assert [s.status for s in ready][-2:] == ["ready", "stopped"] or ready[-1].status == "ready"
-    assert any(s.status == "ready" and s.tools == 6 for s in ready)
+    assert any(s.status == "ready" and s.tools == 7 for s in ready)
 
 
 # -- the gate --------------------------------------------------------------------------
@@ -317,7 +317,7 @@ args = [{json.dumps(SERVER)}, "crash", "{token}"]
     )  # fmt: skip
     events = [json.loads(line) for line in done.stdout.splitlines()]
     mcp = [e for e in events if e["type"] == "mcp"]
-    assert {"type": "mcp", "server": "t", "status": "ready", "tools": 6, "error": ""} in mcp
+    assert {"type": "mcp", "server": "t", "status": "ready", "tools": 7, "error": ""} in mcp
     broken = [e for e in mcp if e["server"] == "broken"][-1]
     assert broken["status"] == "failed" and "crashing on purpose" in broken["error"]
     first_step = next(i for i, e in enumerate(events) if e["type"] == "step")
@@ -333,4 +333,12 @@ async def test_writing_call_refused_under_auto_unless_allowed(project: Path) -> 
     assert done.reason == "finished"
     assert not (project / "note.txt").exists()
     result = tool_messages(model.requests[1])[0]["content"]
-    assert "nobody can be asked" in result and 'allow = [\"write_note\"]' in result
+    assert "nobody can be asked" in result and 'allow = ["write_note"]' in result
+
+
+async def test_the_project_is_the_only_root(project: Path) -> None:
+    cfg, _ = stdio_server("t")
+    turns = [Turn(tool_calls=(ToolCallSpec("mcp__t__roots", {}),)), Turn(content="k")]
+    async with mcp_agent(project, turns, [cfg], NeverGate()) as (agent, model, _):
+        await agent.run("roots")
+    assert tool_messages(model.requests[1])[0]["content"] == project.resolve().as_uri()

@@ -286,6 +286,6 @@ timeout = 60
     assert rows["tool"]["status"] == "disabled" and rows["tool"]["source"] == ".mcp.json"
     assert main(["mcp", "list", str(root)]) == 0
     text = capsys.readouterr().out
-    assert "test ✓ ready · 6 tools" in text
+    assert "test ✓ ready · 7 tools" in text
     assert "write_note" in text and "allowed: runs" in text
     assert "shout" in text and "read-only: runs" in text

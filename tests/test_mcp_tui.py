@@ -23,7 +23,7 @@ async def test_status_line_and_a_refused_call_with_feedback(tmp_path: Path) -> N
         project, turns, gate=gate, approval_label="ask", task="note", mcp_servers=[cfg]
     ) as (app, server, pilot):
         line = app.query_one(McpStatusLine)
-        await wait_for(pilot, lambda: "t ✓ 6 tools" in str(line.render()), START)
+        await wait_for(pilot, lambda: "t ✓ 7 tools" in str(line.render()), START)
         assert line.display
         await wait_for(pilot, lambda: isinstance(app.screen, McpCallScreen), START)
         screen = app.screen
