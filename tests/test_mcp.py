@@ -342,3 +342,21 @@ async def test_the_project_is_the_only_root(project: Path) -> None:
     async with mcp_agent(project, turns, [cfg], NeverGate()) as (agent, model, _):
         await agent.run("roots")
     assert tool_messages(model.requests[1])[0]["content"] == project.resolve().as_uri()
+
+
+async def test_no_sandbox_and_never_starts_no_program(project: Path) -> None:
+    cfg, token = stdio_server("t")
+    async with ScriptedServer([Turn(content="k")]) as model:
+        settings = Settings(mcp_servers=[cfg], sandbox_mechanism="none")
+        agent = build_agent(settings, project, Endpoint(model.base_url, "sk"), NeverGate())
+        seen: list[ev.Event] = []
+        agent.subscribe(seen.append)
+        try:
+            await agent.run("hi")
+        finally:
+            await agent.toolbox.aclose()
+            await agent.client.close()
+    failed = statuses(seen, "t")[-1]
+    assert failed.status == "failed" and "no sandbox" in failed.error
+    assert not running(token)
+    assert not any(name.startswith("mcp__") for name in offered(model.requests[0]))

@@ -266,10 +266,18 @@ class McpHub:
         command = [cfg.command, *cfg.args]
         if cfg.cwd:
             command = ["env", "-C", str(self._cwd(cfg)), "--", *command]
-        policy = self.policy()
+        # Walking the project for protected paths takes a while in a big tree: off the loop.
+        policy = await asyncio.to_thread(self.policy)
         sandbox = self.sandbox
         if cfg.network is not None:
             sandbox = replace(sandbox, network=cfg.network)
+        level = await asyncio.to_thread(lambda: sandbox.level)
+        if not level.confined and self.read_only:
+            # Under never the project stays byte-identical; an unconfined program could change it.
+            raise McpConfigError(
+                f"not started: this machine gives kimitui no sandbox ({level.detail}), and with "
+                "--approve never no unconfined program runs"
+            )
         with sandbox.confined(command, policy, secrets=self.secrets(policy), extra_env=env) as box:
             params = StdioServerParameters(
                 command=box.argv[0], args=box.argv[1:], env=box.env, cwd=str(policy.root)
