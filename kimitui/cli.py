@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Saved sessions: `kimitui sessions [PROJECT]` lists them, "
         "`kimitui export ID [--format md|json]` prints one. "
         "`kimitui doctor` shows the sandbox and what this machine gives. "
-        "`kimitui undo [--to STEP] [--list]` restores a checkpoint.",
+        "`kimitui undo [--to STEP] [--list]` restores a checkpoint. "
+        "`kimitui mcp list` shows the MCP servers and their tools.",
     )
     p.add_argument(
         "project",
@@ -249,6 +250,10 @@ def _main(argv: list[str] | None) -> int:
         from kimitui.undo_cmd import main as undo_main
 
         return undo_main(argv)
+    if argv and argv[0] == "mcp":
+        from kimitui.mcp_cmd import main as mcp_main
+
+        return mcp_main(argv)
     if argv and argv[0] == "doctor":
         from kimitui.doctor import main as doctor_main
 

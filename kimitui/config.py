@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from kimitui.mcp.config import McpConfigError, ServerConfig, parse_servers
+
 DEFAULT_MODEL = "kimi-k2.7-code"
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 DEFAULT_KEY_ENV = "MOONSHOT_API_KEY"
@@ -52,6 +54,7 @@ class Settings:
     command_timeout: float = 120.0
     approve: str | None = None
     theme: str | None = None
+    mcp_servers: list[ServerConfig] = field(default_factory=list)
 
 
 # config.toml section/key -> Settings field
@@ -149,6 +152,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {err}") from err
     values: dict[str, Any] = {}
     for section, table in data.items():
+        if section == "mcp":  # nested tables, one per server: parsed on their own
+            try:
+                values["mcp_servers"] = parse_servers(table, str(path))
+            except McpConfigError as err:
+                raise ConfigError(str(err)) from err
+            continue
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: '{section}' must be a [table]")
         for key, value in table.items():

@@ -141,6 +141,10 @@ class HeadlessRenderer:
                 return self._usage(event)
             case ev.RetryScheduled():
                 return f"retry {event.attempt}: {event.reason}; waiting {event.wait_s:g} s"
+            case ev.McpStatus():
+                tools = f" · {event.tools} tools" if event.status == "ready" else ""
+                error = f": {one_line(event.error, 160)}" if event.error else ""
+                return f"mcp {event.server}: {event.status}{tools}{error}"
             case ev.Notice():
                 self._last_text = event.text
                 return f"{event.level}: {event.text}"

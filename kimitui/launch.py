@@ -160,6 +160,7 @@ async def launch_headless(
         # The same session id keeps the prompt cache key, so a resume hits the cache.
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, gate_for(approve), session_id=session_id)
+        stack.push_async_callback(agent.toolbox.aclose)  # MCP servers end with the run
         _unpriced_demo(agent, args.demo)
         recording = record_session(stack, agent, task, args.demo, resumed)
         return await run_headless(agent, task, json_mode=args.json, notices=recording.notices)
@@ -223,6 +224,7 @@ async def launch_tui(
             notices.append(("info", demo_intro(project)))
         session_id = resumed.id if resumed else None
         agent = build_agent(settings, project, endpoint, approval.gate, session_id=session_id)
+        stack.push_async_callback(agent.toolbox.aclose)  # MCP servers end with the app
         await probing
         _unpriced_demo(agent, args.demo)
         recording = record_session(stack, agent, task, args.demo, resumed)

@@ -15,6 +15,7 @@ from kimitui.core.gate import Gate
 from kimitui.core.llm import ClientConfig, ModelClient
 from kimitui.core.loop import Agent
 from kimitui.core.prices import known_prices
+from kimitui.mcp.setup import build_hub, servers_for
 from kimitui.sandbox import Sandbox
 from kimitui.tools import Toolbox, Workspace
 from kimitui.tools.commands import CommandPolicy
@@ -71,16 +72,18 @@ def build_agent(
         deny_write=settings.deny_write,
         allow_read=settings.allow_read,
     )
+    sandbox = Sandbox(
+        mechanism=settings.sandbox_mechanism,
+        network=settings.sandbox_network,
+        pass_env=settings.sandbox_pass_env,
+    )
+    servers = servers_for(settings.mcp_servers, workspace.root)
     toolbox = Toolbox(
         workspace,
         test_command=settings.test_command,
         test_timeout=settings.test_timeout,
         api_key_env=settings.api_key_env,
-        sandbox=Sandbox(
-            mechanism=settings.sandbox_mechanism,
-            network=settings.sandbox_network,
-            pass_env=settings.sandbox_pass_env,
-        ),
+        sandbox=sandbox,
         test_args=settings.test_args,
         read_only=gate.read_only,
         approve_run=gate.review_run,
@@ -88,6 +91,9 @@ def build_agent(
             [*settings.command_allow, *load_allowed(workspace.root)], settings.command_deny
         ),
         command_timeout=settings.command_timeout,
+        extra=build_hub(servers, workspace, sandbox, gate, api_key_env=settings.api_key_env)
+        if servers
+        else None,
     )
     client = ModelClient(
         ClientConfig(

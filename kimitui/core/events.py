@@ -169,6 +169,17 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class McpStatus(Event):
+    """An MCP server's state: starting, ready (with its tool count), failed or exited."""
+
+    type: ClassVar[str] = "mcp"
+    server: str
+    status: Literal["starting", "ready", "failed", "exited", "disabled", "stopped"]
+    tools: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class StateChanged(Event):
     type: ClassVar[str] = "state"
     state: AgentState

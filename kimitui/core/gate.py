@@ -59,6 +59,28 @@ async def _before_apply(gate: Gate, decision: Decision) -> Decision:
     return decision
 
 
+NEVER_MCP = (
+    "kimitui is running with --approve never: only MCP tools marked read-only run. "
+    "Say what you would do with this tool instead."
+)
+
+AUTO_MCP = (
+    "not run: {tool} of MCP server {server!r} may change something, and with --approve auto "
+    'nobody can be asked. The user can let it run with allow = ["{tool}"] in '
+    "[mcp.servers.{server}] of the kimitui config."
+)
+
+
+@dataclass(frozen=True)
+class McpRequest:
+    """A call to an MCP server's tool that is not read-only, as the gate shows it."""
+
+    call_id: str
+    server: str
+    tool: str
+    arguments: str  # formatted JSON
+
+
 class Gate(Protocol):
     # True under --approve never: programs see the project read-only.
     read_only: bool
@@ -68,6 +90,10 @@ class Gate(Protocol):
 
     async def review_run(self, request: RunRequest) -> str | None:
         """A program that would run unconfined: None lets it run, text refuses."""
+        ...
+
+    async def review_mcp(self, request: McpRequest) -> str | None:
+        """An MCP call that may change something: None lets it run, text refuses."""
         ...
 
 
@@ -86,6 +112,10 @@ class AutoGate:
         # Headless auto: nobody can be asked, so what the allow-list does not cover is refused.
         return HEADLESS_NOT_ALLOWED.format(why=_why_asked(request))
 
+    async def review_mcp(self, request: McpRequest) -> str | None:
+        # auto is for edits; like a command outside the allow-list, nobody can be asked.
+        return AUTO_MCP.format(server=request.server, tool=request.tool)
+
 
 class NeverGate:
     """``--approve never``: nothing is applied and the model is told why."""
@@ -99,12 +129,23 @@ class NeverGate:
     async def review_run(self, request: RunRequest) -> str | None:
         return NEVER_COMMAND if request.tool == "run_command" else NEVER_RUN
 
+    async def review_mcp(self, request: McpRequest) -> str | None:
+        return NEVER_MCP
+
 
 @dataclass
 class RunReview:
     """An unconfined run waiting for the user's yes or no."""
 
     request: RunRequest
+    future: asyncio.Future[str | None] = field(repr=False)
+
+
+@dataclass
+class McpReview:
+    """An MCP call waiting for the user's yes or no (with feedback)."""
+
+    request: McpRequest
     future: asyncio.Future[str | None] = field(repr=False)
 
 
@@ -136,6 +177,7 @@ class AskGate:
     def __init__(self, *, auto_approve: bool = False) -> None:
         self.auto_approve = auto_approve
         self.run_reviews: list[RunReview] = []
+        self.mcp_reviews: list[McpReview] = []
         self.turn = 0
         self.turn_reviews: list[Review] = []
         self._edit_calls: set[int] = set()
@@ -207,7 +249,26 @@ class AskGate:
             self.run_reviews.remove(item)
             self._changed()
 
+    async def review_mcp(self, request: McpRequest) -> str | None:
+        """Always asks, like a run: the edits' auto toggle does not cover MCP calls."""
+        item = McpReview(request, asyncio.get_running_loop().create_future())
+        self.mcp_reviews.append(item)
+        self._changed()
+        try:
+            return await item.future
+        finally:
+            self.mcp_reviews.remove(item)
+            self._changed()
+
     # -- the front end's side ------------------------------------------------
+
+    def decide_mcp(self, call_id: str, refusal: str | None) -> bool:
+        """Answer the waiting MCP call of ``call_id``: None runs it, text refuses."""
+        item = next((r for r in self.mcp_reviews if r.request.call_id == call_id), None)
+        if item is None or item.future.done():
+            return False
+        item.future.set_result(refusal)
+        return True
 
     def decide_run(self, call_id: str, refusal: str | None) -> bool:
         """Answer the waiting run of ``call_id``: None runs it, text refuses."""

@@ -149,6 +149,7 @@ class Agent:
         self._interrupt_pending = False
         self._cancel_requested = False
         self._started = False
+        self._extra_checked = False
         self._in_run = False
         self._ask_server_window = context_window_from_server
         self.compactor = Compactor(client, budget, threshold=compact_at)
@@ -241,6 +242,7 @@ class Agent:
         self._interrupt_pending = False
         self._in_run = True
         await self._start_session()
+        await self._extra_tools_ready()
         self.budget.start()
         try:
             await self._run_pending_calls()
@@ -283,6 +285,8 @@ class Agent:
         self.emit(
             SessionStarted(self.client.session_id, self.project, cfg.model, base_url, sandbox)
         )
+        if self.toolbox.extra is not None:
+            self.toolbox.extra.watch(self.emit)  # MCP servers' states, now and as they change
         if self._ask_server_window:
             try:
                 window = await self._interruptible(
@@ -293,6 +297,18 @@ class Agent:
                 window = None
             if window:
                 self.budget.context_window = window
+
+    async def _extra_tools_ready(self) -> None:
+        """MCP servers start in the background; the first model call waits for them
+        (each up to its timeout) so that their tools are offered from step 1."""
+        if self._extra_checked:
+            return
+        self._extra_checked = True
+        try:
+            await self._interruptible(self.toolbox.extra_ready())
+        except _Interrupted:
+            self._wait_for_user()
+        self._tools = self.toolbox.schemas()
 
     def _window_warning(self, problem: str) -> None:
         default = self.budget.context_window

@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kimitui.sandbox import Sandbox
 from kimitui.tools import files, search
@@ -213,6 +213,24 @@ _SCHEMA_BY_NAME = {s["function"]["name"]: s for s in SCHEMAS}
 Handler = Callable[..., Awaitable[ToolResult]]
 
 
+class ExtraTools(Protocol):
+    """More tools from elsewhere (MCP servers): offered after the built-in ones."""
+
+    def start(self) -> None: ...
+
+    async def wait_ready(self) -> None: ...
+
+    def schemas(self) -> list[dict]: ...
+
+    def handles(self, name: str) -> bool: ...
+
+    async def call(self, call_id: str, name: str, args: dict[str, Any]) -> tuple[bool, str]: ...
+
+    def watch(self, listener: Callable[[Any], None]) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Toolbox:
     """Runs tool calls against one Workspace."""
 
@@ -231,8 +249,10 @@ class Toolbox:
         search_timeout: float = search.SEARCH_TIMEOUT,
         command_policy: CommandPolicy | None = None,
         command_timeout: float = DEFAULT_TIMEOUT,
+        extra: ExtraTools | None = None,
     ) -> None:
         self.workspace = workspace
+        self.extra = extra
         self.search_timeout = search_timeout
         self.max_output_chars = max_output_chars
         self.sandbox = sandbox or Sandbox()
@@ -268,10 +288,23 @@ class Toolbox:
 
     def schemas(self) -> list[dict]:
         """The OpenAI ``tools`` list; identical bytes on every call (cached prefix)."""
-        return json.loads(_SCHEMA_TEXT)
+        return json.loads(_SCHEMA_TEXT) + (self.extra.schemas() if self.extra else [])
+
+    async def extra_ready(self) -> None:
+        """Wait for the extra tools (MCP servers starting in the background), if any."""
+        if self.extra is not None:
+            await self.extra.wait_ready()
+
+    async def aclose(self) -> None:
+        """Stop what the extra tools started (MCP server processes)."""
+        if self.extra is not None:
+            await self.extra.aclose()
 
     async def call(self, call_id: str, name: str, arguments: str | dict | None) -> ToolResult:
         try:
+            if self.extra is not None and self.extra.handles(name):
+                ok, text = await self.extra.call(call_id, name, parse_arguments(arguments))
+                return ToolResult(ok, cap_text(text, self.max_output_chars))
             handler = self._handlers.get(name)
             if handler is None:
                 raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(TOOL_NAMES)}")

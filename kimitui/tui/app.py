@@ -43,6 +43,7 @@ from kimitui.tui.dialogs import QuitScreen, RunApprovalScreen, WaitOrStopScreen
 from kimitui.tui.diffrows import warm_up
 from kimitui.tui.help import HelpScreen
 from kimitui.tui.history import heading
+from kimitui.tui.mcpstatus import McpAsker, McpStatusLine
 from kimitui.tui.messages import (
     ComposerSubmitted,
     FilesChanged,
@@ -149,6 +150,7 @@ class KimiApp(App[int]):
         self._watch_stop = asyncio.Event()
         self._review: ReviewScreen | None = None
         self._run_asked: str | None = None  # call id of the run being asked about
+        self.mcp_asker = McpAsker(self)  # MCP calls waiting at the gate, one dialog at a time
         self._control_filter = ControlFilter()
         self._gate_behind = False  # an edit waits while the user looks at the conversation
         self._kept_hunks: dict[str, set[int]] = {}  # hunk choices kept while behind
@@ -173,6 +175,7 @@ class KimiApp(App[int]):
                 yield ProjectTree(self.project, id="tree")
                 yield Static(LEGEND, id="legend", markup=False)
                 yield BudgetMeter(id="meter")
+                yield McpStatusLine(id="mcp-status")
             with Vertical(id="main"):
                 yield TextView(id="reasoning")
                 yield ToolPane(id="tools")
@@ -193,6 +196,8 @@ class KimiApp(App[int]):
             )
         self.meter.show(self.agent.budget)
         self.set_interval(1.0, self._tick, name="meter-clock")
+        if self.agent.toolbox.extra is not None:  # MCP servers: their line under the meter
+            self.agent.toolbox.extra.watch(self.query_one(McpStatusLine).show)
         self._replay_history()
         for level, text in self.startup_notices:
             self._notice(text, level)
@@ -849,6 +854,7 @@ class KimiApp(App[int]):
         if gate is None or self._shutting_down:
             return
         self._ask_run(gate)
+        self.mcp_asker.check(gate)
         if self._review is not None:
             self._review.sync()
         elif gate.current is None:
