@@ -22,6 +22,7 @@ from kimitui.tools import files, search
 from kimitui.tools.edits import EditError, ProposedEdit, make_edit, replace_exact
 from kimitui.tools.eol import conform
 from kimitui.tools.errors import ToolError
+from kimitui.tools.git import GIT_SCHEMAS, CommitApprover, GitTools, find_worktree
 from kimitui.tools.limits import DEFAULT_MAX_OUTPUT_CHARS, cap_text
 from kimitui.tools.testrun import RunApprover, TestRunner
 from kimitui.tools.workspace import SandboxError, Workspace
@@ -203,7 +204,8 @@ def validate(tool: str, args: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-_SCHEMA_BY_NAME = {s["function"]["name"]: s for s in SCHEMAS}
+_SCHEMA_BY_NAME = {s["function"]["name"]: s for s in [*SCHEMAS, *GIT_SCHEMAS]}
+_GIT_SCHEMA_TEXT = json.dumps(GIT_SCHEMAS, ensure_ascii=False)
 
 
 # -- the toolbox -------------------------------------------------------------------
@@ -227,6 +229,7 @@ class Toolbox:
         read_only: bool = False,
         approve_run: RunApprover | None = None,
         search_timeout: float = search.SEARCH_TIMEOUT,
+        approve_commit: CommitApprover | None = None,
     ) -> None:
         self.workspace = workspace
         self.search_timeout = search_timeout
@@ -250,16 +253,36 @@ class Toolbox:
             "search": self._search,
             "run_tests": self._run_tests,
         }
+        # The git tools exist only inside a work tree.
+        self.git: GitTools | None = None
+        if find_worktree(workspace.root) is not None:
+            self.git = GitTools(
+                workspace,
+                self.sandbox,
+                read_only=read_only,
+                approve=approve_commit,
+                api_key_env=api_key_env,
+            )
+            self._handlers.update(
+                git_status=self._git_status,
+                git_diff=self._git_diff,
+                git_log=self._git_log,
+                git_commit=self._git_commit,
+            )
 
     def schemas(self) -> list[dict]:
         """The OpenAI ``tools`` list; identical bytes on every call (cached prefix)."""
-        return json.loads(_SCHEMA_TEXT)
+        schemas = json.loads(_SCHEMA_TEXT)
+        if self.git is not None:
+            schemas += json.loads(_GIT_SCHEMA_TEXT)
+        return schemas
 
     async def call(self, call_id: str, name: str, arguments: str | dict | None) -> ToolResult:
         try:
             handler = self._handlers.get(name)
             if handler is None:
-                raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(TOOL_NAMES)}")
+                names = ", ".join(s["function"]["name"] for s in self.schemas())
+                raise ToolError(f"unknown tool {name!r}; the tools are: {names}")
             args = validate(name, parse_arguments(copy.deepcopy(arguments)))
             result = await handler(call_id, **args)
         except (ToolError, SandboxError) as exc:
@@ -393,6 +416,31 @@ class Toolbox:
 
     async def _run_tests(self, call_id: str, args: list[str] | None = None) -> ToolResult:
         ok, text = await self.tests.run(call_id, args or [])
+        return ToolResult(ok, text)
+
+    # -- git (present only inside a work tree) ------------------------------------
+
+    def _git_tools(self) -> GitTools:
+        assert self.git is not None  # registered only when there is one
+        return self.git
+
+    async def _git_status(self, call_id: str) -> ToolResult:
+        return ToolResult(True, await self._git_tools().status())
+
+    async def _git_diff(
+        self, call_id: str, path: str | None = None, staged: bool = False
+    ) -> ToolResult:
+        return ToolResult(True, await self._git_tools().diff(path or None, staged))
+
+    async def _git_log(
+        self, call_id: str, path: str | None = None, limit: int | None = None
+    ) -> ToolResult:
+        return ToolResult(True, await self._git_tools().log(path or None, limit))
+
+    async def _git_commit(
+        self, call_id: str, message: str, paths: list[str] | None = None
+    ) -> ToolResult:
+        ok, text = await self._git_tools().commit(call_id, message, paths)
         return ToolResult(ok, text)
 
 
