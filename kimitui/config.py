@@ -48,6 +48,7 @@ class Settings:
     sandbox_pass_env: list[str] = field(default_factory=list)
     approve: str | None = None
     theme: str | None = None
+    git_auto_commit: bool = False
 
 
 # config.toml section/key -> Settings field
@@ -79,6 +80,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("sandbox", "pass_env"): "sandbox_pass_env",
     ("ui", "approve"): "approve",
     ("ui", "theme"): "theme",
+    ("git", "auto_commit"): "git_auto_commit",
 }
 
 _ENV_KEYS = {"KIMITUI_MODEL": "model", "KIMITUI_BASE_URL": "base_url"}

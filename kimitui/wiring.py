@@ -6,11 +6,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimitui.config import Settings
+from kimitui.config import Settings, config_path
 from kimitui.core.budget import DEFAULT_CONTEXT_WINDOW, Budget, Limits, Prices
 from kimitui.core.gate import Gate
+from kimitui.core.instructions import load_instructions
 from kimitui.core.llm import ClientConfig, ModelClient
-from kimitui.core.loop import Agent
+from kimitui.core.loop import SYSTEM_PROMPT, Agent
 from kimitui.core.prices import known_prices
 from kimitui.sandbox import Sandbox
 from kimitui.tools import Toolbox, Workspace
@@ -80,6 +81,7 @@ def build_agent(
         test_args=settings.test_args,
         read_only=gate.read_only,
         approve_run=gate.review_run,
+        approve_commit=getattr(gate, "review_commit", None),
     )
     client = ModelClient(
         ClientConfig(
@@ -93,7 +95,10 @@ def build_agent(
         ),
         session_id=session_id or new_session_id(),
     )
-    return Agent(
+    # AGENTS.md & co.: after kimitui's own rules, labelled as the project's.
+    instructions = load_instructions(workspace.root, config_path().parent)
+    agent = Agent(
+        system_prompt=instructions.system_prompt(SYSTEM_PROMPT),
         client=client,
         toolbox=toolbox,
         gate=gate,
@@ -103,3 +108,8 @@ def build_agent(
         context_window_from_server=settings.context_window is None,
         compact_at=settings.compact_at,
     )
+    if notice := instructions.notice():
+        agent.startup_notices.append(notice)
+    if settings.git_auto_commit and toolbox.git is not None and not gate.read_only:
+        agent.auto_commit = toolbox.git.auto_commit
+    return agent

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 from kimitui.core.events import Event, StepStarted, ToolCallDelta
 from kimitui.tools.edits import Decision, ProposedEdit
+from kimitui.tools.git import NEVER_COMMIT, CommitAnswer, CommitRequest
 from kimitui.tools.testrun import RunRequest
 
 NEVER_FEEDBACK = (
@@ -39,6 +40,10 @@ class Gate(Protocol):
         """A program that would run unconfined: None lets it run, text refuses."""
         ...
 
+    async def review_commit(self, request: CommitRequest) -> CommitAnswer:
+        """A commit the model asked for: its message, exact diff and hooks."""
+        ...
+
 
 class AutoGate:
     """``--approve auto``: every hunk of every edit is applied."""
@@ -50,6 +55,9 @@ class AutoGate:
 
     async def review_run(self, request: RunRequest) -> str | None:
         return None
+
+    async def review_commit(self, request: CommitRequest) -> CommitAnswer:
+        return CommitAnswer()
 
 
 class NeverGate:
@@ -63,6 +71,9 @@ class NeverGate:
     async def review_run(self, request: RunRequest) -> str | None:
         return NEVER_RUN
 
+    async def review_commit(self, request: CommitRequest) -> CommitAnswer:
+        return CommitAnswer(NEVER_COMMIT)
+
 
 @dataclass
 class RunReview:
@@ -70,6 +81,14 @@ class RunReview:
 
     request: RunRequest
     future: asyncio.Future[str | None] = field(repr=False)
+
+
+@dataclass
+class CommitReview:
+    """A commit waiting for the user: yes (maybe with an edited message) or no."""
+
+    request: CommitRequest
+    future: asyncio.Future[CommitAnswer] = field(repr=False)
 
 
 @dataclass
@@ -99,6 +118,7 @@ class AskGate:
     def __init__(self, *, auto_approve: bool = False) -> None:
         self.auto_approve = auto_approve
         self.run_reviews: list[RunReview] = []
+        self.commit_reviews: list[CommitReview] = []
         self.turn = 0
         self.turn_reviews: list[Review] = []
         self._edit_calls: set[int] = set()
@@ -166,7 +186,26 @@ class AskGate:
             self.run_reviews.remove(item)
             self._changed()
 
+    async def review_commit(self, request: CommitRequest) -> CommitAnswer:
+        """Always asks, even with edits auto-approved: a commit is not an edit."""
+        item = CommitReview(request, asyncio.get_running_loop().create_future())
+        self.commit_reviews.append(item)
+        self._changed()
+        try:
+            return await item.future
+        finally:
+            self.commit_reviews.remove(item)
+            self._changed()
+
     # -- the front end's side ------------------------------------------------
+
+    def decide_commit(self, call_id: str, refusal: str | None, message: str | None = None) -> bool:
+        """Answer the commit of ``call_id``: refusal None commits (``message`` if edited)."""
+        item = next((r for r in self.commit_reviews if r.request.call_id == call_id), None)
+        if item is None or item.future.done():
+            return False
+        item.future.set_result(CommitAnswer(refusal, message))
+        return True
 
     def decide_run(self, call_id: str, refusal: str | None) -> bool:
         """Answer the waiting run of ``call_id``: None runs it, text refuses."""
