@@ -73,6 +73,13 @@ NEVER_COMMIT = (
     "kimitui is running with --approve never: nothing is committed. "
     "Say what you would commit instead."
 )
+# The palette's "Review my changes" (and /review): a review with read-only tools.
+REVIEW_PROMPT = (
+    "Review my uncommitted changes. Use only read-only tools: git_status, git_diff (and "
+    "git_diff with staged=true), read_file and search for context. Do not edit, write, run "
+    "or commit anything. Report, per file, bugs, risks, missing tests and anything unclear, "
+    "most important first, with file:line references; say plainly if it looks good."
+)
 NO_APPROVER = "git_commit needs someone to approve it, and this front end cannot ask"
 
 GIT_SCHEMAS: list[dict] = [
