@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kimitui.sandbox import Policy, RunResult, Sandbox, home_secrets, scan_protected
+from kimitui.sandbox import Policy, Protected, RunResult, Sandbox, home_secrets, scan_protected
 from kimitui.sandbox.env import secret_values
 from kimitui.tools.errors import ToolError
 from kimitui.tools.limits import tail_text
@@ -229,6 +229,13 @@ class GitTools:
         self.approve = approve
         self.api_key_env = api_key_env
         self.timeout = timeout
+        # One scan of the project's protected paths serves the several git processes
+        # of one tool call; each call starts with a fresh one (see _fresh).
+        self._scan: Protected | None = None
+        self._secrets: set[str] = set()
+
+    def _fresh(self) -> None:
+        self._scan = None
 
     # -- running git ---------------------------------------------------------
 
@@ -292,7 +299,9 @@ class GitTools:
 
     def _policy(self, write: tuple[Path, ...]) -> tuple[Policy, set[str]]:
         ws = self.workspace
-        protected = scan_protected(ws.root, ws.is_secret, ws.is_write_denied)
+        if self._scan is None:
+            self._scan = scan_protected(ws.root, ws.is_secret, ws.is_write_denied)
+        protected = self._scan
         gits = protected.git_dirs
         in_git = [p for p in protected.secrets if any(p.is_relative_to(g) for g in gits)]
         # git needs its own config to work (format, worktrees, identity): readable
@@ -313,7 +322,7 @@ class GitTools:
         return policy, secrets
 
     def _redact(self, text: str) -> str:
-        return redact(text, getattr(self, "_secrets", set()))
+        return redact(text, self._secrets)
 
     # -- paths ---------------------------------------------------------------
 
@@ -333,6 +342,7 @@ class GitTools:
     # -- the read-only tools -----------------------------------------------------
 
     async def status(self) -> str:
+        self._fresh()
         out = await self._out(
             "-c", "status.relativePaths=true", "status", "--short", "--branch", "--", "."
         )
@@ -342,6 +352,7 @@ class GitTools:
         return "\n".join(lines)
 
     async def diff(self, path: str | None = None, staged: bool = False) -> str:
+        self._fresh()
         target = [literal(self._rel(path, tool="git_diff"))] if path else ["."]
         which = ["--cached"] if staged else []
         excludes = await self._withheld_excludes(*which, "--", *target)
@@ -360,6 +371,7 @@ class GitTools:
         return [n for n in out.split("\0") if n and not self.workspace.is_secret(n)]
 
     async def log(self, path: str | None = None, limit: int | None = None) -> str:
+        self._fresh()
         count = min(max(limit or DEFAULT_LOG, 1), MAX_LOG)
         target = [literal(self._rel(path, tool="git_log"))] if path else ["."]
         if not await self._has_head():
@@ -374,6 +386,7 @@ class GitTools:
 
     async def head(self) -> HeadInfo:
         """Branch and dirty count for the header (quietly nothing when git fails)."""
+        self._fresh()
         run = await self.git("status", "--porcelain=v2", "--branch", "-z", "--", ".")
         if not run.ok:
             return HeadInfo("", 0)
@@ -384,6 +397,7 @@ class GitTools:
     async def commit(
         self, call_id: str, message: str, paths: Sequence[str] | None = None
     ) -> tuple[bool, str]:
+        self._fresh()
         if self.read_only:
             raise ToolError(NEVER_COMMIT)
         message = clean_message(message)
@@ -405,6 +419,7 @@ class GitTools:
         if answer.refusal is not None:
             raise ToolError(f"the user did not commit: {answer.refusal}")
         final = clean_message(answer.message) if answer.message else message
+        self._fresh()  # minutes may have passed: scan again
         again = await self._plan(specs)
         if again.diff != plan.diff or again.files != plan.files:
             raise ToolError(
@@ -415,6 +430,7 @@ class GitTools:
 
     async def auto_commit(self, paths: Sequence[str], summary: Sequence[str]) -> str:
         """Commit kimitui's applied edits (``[git] auto_commit``); returns what happened."""
+        self._fresh()
         specs = [literal(p) for p in dict.fromkeys(paths) if not self.workspace.is_secret(p)]
         try:
             plan = await self._plan(specs)
