@@ -203,6 +203,7 @@ async def test_hooks_are_shown_and_run_confined(repo: Path, tmp_path: Path) -> N
     assert approver.requests[0].hooks == ("pre-commit",)
     assert ok, text
     assert "hook ran" in text and "outside write failed" in text
+    assert "hooks ran in the sandbox: pre-commit" in text
     assert (repo / ".git" / "config").read_text() == config_before
     # A hook that fails stops the commit, and the model hears why.
     hook.write_text(HOOK.format(outside=outside, code=1))

@@ -12,7 +12,7 @@ from tui_helpers import call, running, type_text, wait_for
 
 from kimitui.core.gate import AskGate
 from kimitui.demo.script import Turn
-from kimitui.tools.git import REVIEW_PROMPT, TRAILER
+from kimitui.tools.git import REVIEW_PROMPT, TRAILER, CommitRequest
 from kimitui.tui.commitreview import CommitReviewScreen
 
 
@@ -90,3 +90,42 @@ async def test_palette_review_my_changes_sends_the_review_prompt(repo: Path) -> 
         await wait_for(pilot, lambda: len(server.requests) >= 1)
     users = [m["content"] for m in server.requests[0]["messages"] if m["role"] == "user"]
     assert users == [REVIEW_PROMPT]
+
+
+DIFF = """diff --git a/app.py b/app.py
+index 1111111..2222222 100644
+--- a/app.py
++++ b/app.py
+@@ -1,2 +1,2 @@
+ def total(xs):
+-    return sum(xs)
++    return sum(xs, 0)
+"""
+
+
+async def open_commit_gate(pilot) -> None:
+    from test_tui_snapshots import ready
+
+    app = await ready(pilot)
+    request = CommitRequest(
+        call_id="c1",
+        message=f"Make total start from zero\n\n{TRAILER}",
+        paths=("app.py",),
+        files=("app.py",),
+        diff=DIFF,
+        hooks=("pre-commit", "commit-msg"),
+        branch="main",
+        sandbox="bwrap",
+    )
+    app.push_screen(CommitReviewScreen(request))
+    await pilot.pause()
+    app.screen.query_one("#commit-message", TextArea).cursor_blink = False
+    await pilot.pause(0.1)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_commit_gate_snapshot(size: tuple[int, int], tmp_path: Path, snap_compare) -> None:
+    from test_tui_snapshots import offline_app
+
+    app = offline_app(tmp_path, "ask")
+    assert snap_compare(app, terminal_size=size, run_before=open_commit_gate)

@@ -519,6 +519,7 @@ class GitTools:
 
     async def _commit(self, plan: _Plan, message: str) -> tuple[bool, str]:
         write = await self._git_dirs()
+        hooks = await self.hooks()
         staged_note = ""
         if plan.specs:
             add = await self.git("add", "--", *plan.specs, write=write, timeout=COMMIT_TIMEOUT)
@@ -537,6 +538,8 @@ class GitTools:
         head = await self.head()
         count = len(plan.files)
         text = f"committed {summary} on {head.branch} ({count} file{'s' if count != 1 else ''})"
+        if hooks:
+            text += f"; hooks ran in the sandbox: {', '.join(hooks)}"
         if hook_output:
             shown, _ = tail_text(hook_output, 4000)
             text += f"\nhook output:\n{shown}"
