@@ -44,8 +44,8 @@ class Approver:
         return self.answer
 
 
-def tools(root: Path, approver: Approver | None = None, **kw) -> GitTools:
-    return GitTools(Workspace(root), Sandbox(), approve=approver, **kw)
+def tools(root: Path, approver: Approver | None = None, mechanism: str = "auto", **kw) -> GitTools:
+    return GitTools(Workspace(root), Sandbox(mechanism=mechanism), approve=approver, **kw)
 
 
 @pytest.fixture
@@ -119,14 +119,16 @@ async def test_detached_head_and_empty_repo(tmp_path: Path, repo: Path) -> None:
     assert git(empty, "log", "--format=%s").strip() == "start"
 
 
-async def test_commit_with_paths_commits_only_those(repo: Path) -> None:
+@pytest.mark.parametrize("mechanism", ["bwrap", "landlock"])
+async def test_commit_with_paths_commits_only_those(repo: Path, mechanism: str) -> None:
     (repo / "a.py").write_text("x = 10\n")
     (repo / "b.py").write_text("y = 20\n")
     (repo / "c.py").write_text("c = 1\n")
     (repo / "d.py").write_text("d = 1\n")
     git(repo, "add", "d.py")  # staged by the user: not part of this commit
     approver = Approver()
-    ok, text = await tools(repo, approver).commit("c1", "Change a, add c", ["a.py", "c.py"])
+    t = tools(repo, approver, mechanism)
+    ok, text = await t.commit("c1", "Change a, add c", ["a.py", "c.py"])
     assert ok and text.startswith("committed ") and "(2 files)" in text
     changed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
     assert changed == ["a.py", "c.py"]
