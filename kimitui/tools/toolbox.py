@@ -281,8 +281,7 @@ class Toolbox:
         try:
             handler = self._handlers.get(name)
             if handler is None:
-                names = ", ".join(s["function"]["name"] for s in self.schemas())
-                raise ToolError(f"unknown tool {name!r}; the tools are: {names}")
+                raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(TOOL_NAMES)}")
             args = validate(name, parse_arguments(copy.deepcopy(arguments)))
             result = await handler(call_id, **args)
         except (ToolError, SandboxError) as exc:
