@@ -131,10 +131,9 @@ GIT_SCHEMAS: list[dict] = [
         "type": "function",
         "function": {
             "name": "git_commit",
-            "description": "Commit changes; the user sees the message and the exact diff "
-            "first, and the repository's hooks run. With paths, commits exactly those files "
-            "as they are on disk (new files included) and nothing else; without paths, "
-            "commits what is staged. Never pushes or amends.",
+            "description": "Commit after the user approves the message and exact diff; "
+            "hooks run. With paths: exactly those files as on disk (new ones too), nothing "
+            "else. Without paths: what is staged. Never pushes or amends.",
             "parameters": {
                 "type": "object",
                 "properties": {
