@@ -55,6 +55,7 @@ class Settings:
     approve: str | None = None
     theme: str | None = None
     mcp_servers: list[ServerConfig] = field(default_factory=list)
+    git_auto_commit: bool = False
 
 
 # config.toml section/key -> Settings field
@@ -89,6 +90,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("commands", "timeout"): "command_timeout",
     ("ui", "approve"): "approve",
     ("ui", "theme"): "theme",
+    ("git", "auto_commit"): "git_auto_commit",
 }
 
 _ENV_KEYS = {"KIMITUI_MODEL": "model", "KIMITUI_BASE_URL": "base_url"}

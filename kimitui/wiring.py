@@ -6,14 +6,15 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimitui.config import Settings
+from kimitui.config import Settings, config_path
 from kimitui.core import events as ev
 from kimitui.core.allowstore import load_allowed
 from kimitui.core.budget import DEFAULT_CONTEXT_WINDOW, Budget, Limits, Prices
 from kimitui.core.checkpoints import Checkpoints
 from kimitui.core.gate import Gate
+from kimitui.core.instructions import load_instructions
 from kimitui.core.llm import ClientConfig, ModelClient
-from kimitui.core.loop import Agent
+from kimitui.core.loop import SYSTEM_PROMPT, Agent
 from kimitui.core.prices import known_prices
 from kimitui.mcp.setup import build_hub, servers_for
 from kimitui.sandbox import Sandbox
@@ -94,6 +95,7 @@ def build_agent(
         extra=build_hub(servers, workspace, sandbox, gate, api_key_env=settings.api_key_env)
         if servers
         else None,
+        approve_commit=getattr(gate, "review_commit", None),
     )
     client = ModelClient(
         ClientConfig(
@@ -107,7 +109,10 @@ def build_agent(
         ),
         session_id=session_id or new_session_id(),
     )
+    # AGENTS.md & co.: after kimitui's own rules, labelled as the project's.
+    instructions = load_instructions(workspace.root, config_path().parent)
     agent = Agent(
+        system_prompt=instructions.system_prompt(SYSTEM_PROMPT),
         client=client,
         toolbox=toolbox,
         gate=gate,
@@ -118,6 +123,10 @@ def build_agent(
         compact_at=settings.compact_at,
     )
     attach_commands(agent, gate)
+    if notice := instructions.notice():
+        agent.startup_notices.append(notice)
+    if settings.git_auto_commit and toolbox.git is not None and not gate.read_only:
+        agent.auto_commit = toolbox.git.auto_commit
     return agent
 
 

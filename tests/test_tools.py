@@ -41,6 +41,11 @@ def test_schema_names_and_required_arguments(box: Toolbox) -> None:
         "search": ["pattern"],
         "run_tests": [],
         "run_command": ["command"],
+        # The project holds .git: the git tools are offered too.
+        "git_status": [],
+        "git_diff": [],
+        "git_log": [],
+        "git_commit": ["message"],
     }
     assert all(s["type"] == "function" for s in schemas)
 

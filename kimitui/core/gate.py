@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 from kimitui.core.events import Event, StepStarted, ToolCallDelta
 from kimitui.tools.edits import Decision, ProposedEdit
+from kimitui.tools.git import NEVER_COMMIT, CommitAnswer, CommitRequest
 from kimitui.tools.testrun import RunRequest
 
 NEVER_FEEDBACK = (
@@ -96,6 +97,10 @@ class Gate(Protocol):
         """An MCP call that may change something: None lets it run, text refuses."""
         ...
 
+    async def review_commit(self, request: CommitRequest) -> CommitAnswer:
+        """A commit the model asked for: its message, exact diff and hooks."""
+        ...
+
 
 class AutoGate:
     """``--approve auto``: every hunk of every edit is applied."""
@@ -116,6 +121,9 @@ class AutoGate:
         # auto is for edits; like a command outside the allow-list, nobody can be asked.
         return AUTO_MCP.format(server=request.server, tool=request.tool)
 
+    async def review_commit(self, request: CommitRequest) -> CommitAnswer:
+        return CommitAnswer()
+
 
 class NeverGate:
     """``--approve never``: nothing is applied and the model is told why."""
@@ -132,6 +140,9 @@ class NeverGate:
     async def review_mcp(self, request: McpRequest) -> str | None:
         return NEVER_MCP
 
+    async def review_commit(self, request: CommitRequest) -> CommitAnswer:
+        return CommitAnswer(NEVER_COMMIT)
+
 
 @dataclass
 class RunReview:
@@ -147,6 +158,14 @@ class McpReview:
 
     request: McpRequest
     future: asyncio.Future[str | None] = field(repr=False)
+
+
+@dataclass
+class CommitReview:
+    """A commit waiting for the user: yes (maybe with an edited message) or no."""
+
+    request: CommitRequest
+    future: asyncio.Future[CommitAnswer] = field(repr=False)
 
 
 @dataclass
@@ -178,6 +197,7 @@ class AskGate:
         self.auto_approve = auto_approve
         self.run_reviews: list[RunReview] = []
         self.mcp_reviews: list[McpReview] = []
+        self.commit_reviews: list[CommitReview] = []
         self.turn = 0
         self.turn_reviews: list[Review] = []
         self._edit_calls: set[int] = set()
@@ -260,7 +280,26 @@ class AskGate:
             self.mcp_reviews.remove(item)
             self._changed()
 
+    async def review_commit(self, request: CommitRequest) -> CommitAnswer:
+        """Always asks, even with edits auto-approved: a commit is not an edit."""
+        item = CommitReview(request, asyncio.get_running_loop().create_future())
+        self.commit_reviews.append(item)
+        self._changed()
+        try:
+            return await item.future
+        finally:
+            self.commit_reviews.remove(item)
+            self._changed()
+
     # -- the front end's side ------------------------------------------------
+
+    def decide_commit(self, call_id: str, refusal: str | None, message: str | None = None) -> bool:
+        """Answer the commit of ``call_id``: refusal None commits (``message`` if edited)."""
+        item = next((r for r in self.commit_reviews if r.request.call_id == call_id), None)
+        if item is None or item.future.done():
+            return False
+        item.future.set_result(CommitAnswer(refusal, message))
+        return True
 
     def decide_mcp(self, call_id: str, refusal: str | None) -> bool:
         """Answer the waiting MCP call of ``call_id``: None runs it, text refuses."""

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from kimitui.core.budget import Budget, TokenUsage
@@ -158,6 +158,10 @@ class Agent:
         self.pending_calls: list[ToolCallDraft] = []
         self._last_call: tuple[str, str] | None = None
         self._repeats = 0
+        # [git] auto_commit: commits each batch of applied edits (paths, summary lines).
+        self.auto_commit: Callable[[list[str], list[str]], Awaitable[str]] | None = None
+        self._batch_applied: list[tuple[str, str]] = []
+        self.startup_notices: list[str] = []  # e.g. which instruction files were loaded
 
     # -- events -----------------------------------------------------------
 
@@ -287,6 +291,8 @@ class Agent:
         )
         if self.toolbox.extra is not None:
             self.toolbox.extra.watch(self.emit)  # MCP servers' states, now and as they change
+        for text in self.startup_notices:
+            self.emit(Notice(text))
         if self._ask_server_window:
             try:
                 window = await self._interruptible(
@@ -594,8 +600,16 @@ class Agent:
                 interrupted = True
                 ok, output = False, CUT_SHORT
             self._answer(call, ok=ok, output=output, started=started)
+        await self._commit_batch()
         if interrupted and not self._stop_requested:
             self._wait_for_user()
+
+    async def _commit_batch(self) -> None:
+        """``[git] auto_commit``: the edits this batch applied become one commit."""
+        applied, self._batch_applied = self._batch_applied, []
+        if applied and self.auto_commit is not None:
+            text = await self.auto_commit([p for p, _ in applied], [s for _, s in applied])
+            self.emit(Notice(text, level="info" if text.startswith("committed") else "warning"))
 
     def _examine(self, call: ToolCallDraft) -> tuple[Any, str | None]:
         """The call's arguments as shown, and why it must not run (None: it may)."""
@@ -650,6 +664,7 @@ class Agent:
         if decision.verdict != "rejected" and "NOT applied" not in output:
             # Kept verbatim through compaction: the model must never forget its edits.
             self.applied_edits.append(f"{edit.path}: {output.splitlines()[0]}")
+            self._batch_applied.append((edit.path, output.splitlines()[0]))
         self.emit(
             EditDecided(
                 edit.id, edit.path, decision.verdict, list(decision.hunks), decision.feedback

@@ -67,6 +67,11 @@ def argv(
     args += ["--bind" if policy.writable else "--ro-bind", root, root]
     for path in (*policy.protected.git_dirs, *policy.protected.read_only):
         args += ["--ro-bind-try", str(path), str(path)]
+    for gitdir in policy.git_writable if policy.writable else ():
+        # One approved git action: the repository's own folder, minus config and hooks.
+        args += ["--bind", str(gitdir), str(gitdir)]
+    for path in policy.git_kept if policy.writable else ():
+        args += ["--ro-bind-try", str(path), str(path)]
     for path in (*policy.protected.secrets, *policy.hidden):
         args += _hide(path, empty)
     args += ["--unshare-user-try", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]

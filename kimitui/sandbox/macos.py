@@ -27,6 +27,11 @@ def seatbelt_profile(policy: Policy, tmp: Path) -> str:
     lines.append(f"(allow file-write* {' '.join(writable)})")
     for path in (*policy.protected.git_dirs, *policy.protected.read_only):
         lines.append(f"(deny file-write* (subpath {_quote(path)}))")
+    if policy.writable:
+        for path in policy.git_writable:
+            lines.append(f"(allow file-write* (subpath {_quote(path)}))")
+        for path in policy.git_kept:
+            lines.append(f"(deny file-write* (subpath {_quote(path)}))")
     for path in (*policy.protected.secrets, *policy.hidden):
         lines.append(f"(deny file-read* file-write* (subpath {_quote(path)}))")
     if not policy.network:

@@ -19,6 +19,8 @@ SKIP_WALK = frozenset(
      ".pytest_cache", ".tox", ".nox", "site-packages", ".hypothesis"}
 )  # fmt: skip
 MAX_WALK_ENTRIES = 200_000
+# A commit never needs to change these; a hook that tries must fail.
+GIT_KEEP_READ_ONLY = ("config", "hooks")
 
 # Credential stores in the user's home that no test needs; hidden when the
 # mechanism can hide paths (bubblewrap), relative to $HOME.
@@ -49,6 +51,16 @@ class Policy:
     network: bool = False
     protected: Protected = field(default_factory=Protected)
     hidden: tuple[Path, ...] = ()  # outside the project: credential stores
+    # Only for a git action the user approved (a commit): these repository folders
+    # (the git dir, and a linked worktree's common dir) become writable, all but
+    # their config and hooks where the mechanism can carve those out (bwrap,
+    # seatbelt; Landlock grants the whole folder). Empty for everything else.
+    git_writable: tuple[Path, ...] = ()
+
+    @property
+    def git_kept(self) -> tuple[Path, ...]:
+        """Inside a writable git dir, what still stays read-only."""
+        return tuple(g / name for g in self.git_writable for name in GIT_KEEP_READ_ONLY)
 
 
 def scan_protected(
@@ -116,11 +128,30 @@ def write_grants(policy: Policy, tmp: Path, rights: int, file_rights: int) -> li
     grants: list[tuple[str, int]] = [(str(tmp), rights), ("/dev/null", file_rights)]
     if not policy.writable:
         return grants
-    protected = set(policy.protected.all)
-    if not protected:
-        return [*grants, (str(policy.root), rights)]
-    ancestors = {parent for path in protected for parent in path.parents}
-    stack = [policy.root]
+    # Landlock cannot carve config and hooks out of a writable git dir: git must
+    # create files (index.lock) directly in it, so the whole folder is granted.
+    writable_git = policy.git_writable
+    protected = {
+        p for p in policy.protected.all if not any(p.is_relative_to(g) for g in writable_git)
+    }
+    trees = [policy.root]
+    # A git dir outside the project (a worktree's common dir, a parent repository).
+    trees += [g for g in writable_git if not g.is_relative_to(policy.root)]
+    for tree in trees:
+        grants += _tree_grants(tree, protected, rights, file_rights)
+    return grants
+
+
+def _tree_grants(
+    tree: Path, protected: set[Path], rights: int, file_rights: int
+) -> list[tuple[str, int]]:
+    """Write access to ``tree`` minus the protected paths in it, entry by entry where needed."""
+    inside = {p for p in protected if p.is_relative_to(tree)}
+    if not inside:
+        return [(str(tree), rights)]
+    grants: list[tuple[str, int]] = []
+    ancestors = {parent for path in inside for parent in path.parents}
+    stack = [tree]
     while stack:
         folder = stack.pop()
         try:
@@ -130,7 +161,7 @@ def write_grants(policy: Policy, tmp: Path, rights: int, file_rights: int) -> li
         for entry in entries:
             path = Path(entry.path)
             # A rule follows a symlink to its target, which may lie outside.
-            if path in protected or entry.is_symlink():
+            if path in inside or entry.is_symlink():
                 continue
             if path in ancestors:
                 stack.append(path)

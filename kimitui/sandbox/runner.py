@@ -113,8 +113,10 @@ class Sandbox:
         secrets: Iterable[str] = (),
         venv: str | None = None,
         on_output: OutputSink | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> RunResult:
-        with self.confined(command, policy, secrets=secrets, venv=venv) as box:
+        confined = self.confined(command, policy, secrets=secrets, venv=venv, extra_env=extra_env)
+        with confined as box:
             started = time.monotonic()
             code, timed_out, output = await _spawn(
                 box.argv, policy.root, box.env, timeout, box.level == "landlock", on_output

@@ -23,6 +23,7 @@ from kimitui.tools.commands import CommandPolicy
 from kimitui.tools.edits import EditError, ProposedEdit, make_edit, replace_exact
 from kimitui.tools.eol import conform
 from kimitui.tools.errors import ToolError
+from kimitui.tools.git import GIT_SCHEMAS, CommitApprover, GitTools, find_worktree
 from kimitui.tools.limits import DEFAULT_MAX_OUTPUT_CHARS, cap_text
 from kimitui.tools.shell import DEFAULT_TIMEOUT, CommandRunner
 from kimitui.tools.testrun import RunApprover, TestRunner
@@ -205,7 +206,8 @@ def validate(tool: str, args: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-_SCHEMA_BY_NAME = {s["function"]["name"]: s for s in SCHEMAS}
+_SCHEMA_BY_NAME = {s["function"]["name"]: s for s in [*SCHEMAS, *GIT_SCHEMAS]}
+_GIT_SCHEMA_TEXT = json.dumps(GIT_SCHEMAS, ensure_ascii=False)
 
 
 # -- the toolbox -------------------------------------------------------------------
@@ -250,6 +252,7 @@ class Toolbox:
         command_policy: CommandPolicy | None = None,
         command_timeout: float = DEFAULT_TIMEOUT,
         extra: ExtraTools | None = None,
+        approve_commit: CommitApprover | None = None,
     ) -> None:
         self.workspace = workspace
         self.extra = extra
@@ -285,10 +288,29 @@ class Toolbox:
             "run_tests": self._run_tests,
             "run_command": self._run_command,
         }
+        # The git tools exist only inside a work tree.
+        self.git: GitTools | None = None
+        if find_worktree(workspace.root) is not None:
+            self.git = GitTools(
+                workspace,
+                self.sandbox,
+                read_only=read_only,
+                approve=approve_commit,
+                api_key_env=api_key_env,
+            )
+            self._handlers.update(
+                git_status=self._git_status,
+                git_diff=self._git_diff,
+                git_log=self._git_log,
+                git_commit=self._git_commit,
+            )
 
     def schemas(self) -> list[dict]:
         """The OpenAI ``tools`` list; identical bytes on every call (cached prefix)."""
-        return json.loads(_SCHEMA_TEXT) + (self.extra.schemas() if self.extra else [])
+        schemas = json.loads(_SCHEMA_TEXT)
+        if self.git is not None:
+            schemas += json.loads(_GIT_SCHEMA_TEXT)
+        return schemas + (self.extra.schemas() if self.extra else [])
 
     async def extra_ready(self) -> None:
         """Wait for the extra tools (MCP servers starting in the background), if any."""
@@ -447,6 +469,31 @@ class Toolbox:
         self, call_id: str, command: str, timeout_s: int | None = None
     ) -> ToolResult:
         ok, text = await self.commands.run(call_id, command, timeout_s)
+        return ToolResult(ok, text)
+
+    # -- git (present only inside a work tree) ------------------------------------
+
+    def _git_tools(self) -> GitTools:
+        assert self.git is not None  # registered only when there is one
+        return self.git
+
+    async def _git_status(self, call_id: str) -> ToolResult:
+        return ToolResult(True, await self._git_tools().status())
+
+    async def _git_diff(
+        self, call_id: str, path: str | None = None, staged: bool = False
+    ) -> ToolResult:
+        return ToolResult(True, await self._git_tools().diff(path or None, staged))
+
+    async def _git_log(
+        self, call_id: str, path: str | None = None, limit: int | None = None
+    ) -> ToolResult:
+        return ToolResult(True, await self._git_tools().log(path or None, limit))
+
+    async def _git_commit(
+        self, call_id: str, message: str, paths: list[str] | None = None
+    ) -> ToolResult:
+        ok, text = await self._git_tools().commit(call_id, message, paths)
         return ToolResult(ok, text)
 
 

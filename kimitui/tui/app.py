@@ -38,9 +38,11 @@ from kimitui.core.transcript import SessionError, read_header
 from kimitui.tui.approval import approval_label as label_for
 from kimitui.tui.commandreview import ask_command, live_output
 from kimitui.tui.commands import export_session, palette_commands, raise_limit
+from kimitui.tui.commitreview import ask_commit
 from kimitui.tui.composer import Composer
 from kimitui.tui.dialogs import QuitScreen, RunApprovalScreen, WaitOrStopScreen
 from kimitui.tui.diffrows import warm_up
+from kimitui.tui.githeader import watch_git
 from kimitui.tui.help import HelpScreen
 from kimitui.tui.history import heading
 from kimitui.tui.mcpstatus import McpAsker, McpStatusLine
@@ -203,6 +205,7 @@ class KimiApp(App[int]):
             self._notice(text, level)
         self.composer.show_pending([])
         self._show_state()
+        watch_git(self)
         self.composer.input.focus()
         if self.watch_enabled:
             # Setting up the watches holds the loop (0.2 s on 50,000 files): after the first frame.
@@ -855,6 +858,7 @@ class KimiApp(App[int]):
             return
         self._ask_run(gate)
         self.mcp_asker.check(gate)
+        ask_commit(self, gate)
         if self._review is not None:
             self._review.sync()
         elif gate.current is None:

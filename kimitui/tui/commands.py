@@ -13,6 +13,7 @@ from kimitui.core.budget import Budget
 from kimitui.core.export import export_markdown
 from kimitui.core.transcript import load_transcript
 from kimitui.tui.commandreview import undo_step
+from kimitui.tui.githeader import review_changes
 
 if TYPE_CHECKING:
     from kimitui.tui.app import KimiApp
@@ -105,4 +106,10 @@ def palette_commands(app: KimiApp) -> Iterator[SystemCommand]:
         "Show where config.toml lives and copy its path to the clipboard",
         app.action_config_location,
     )
+    if app.agent.toolbox.git is not None:
+        yield SystemCommand(
+            "Review my changes",
+            "Ask the model to review the working tree's diff with read-only tools",
+            lambda: review_changes(app),
+        )
     yield SystemCommand("Keys and help", "Every key, grouped (F1)", app.action_help)

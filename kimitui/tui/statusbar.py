@@ -33,7 +33,13 @@ class StatusBar(Horizontal):
         # The project's folder name and the model's name are not ours to trust.
         self._head = f" kimitui · {safe_line(project)} · {safe_line(model)}"
         self._sandbox = f"sandbox: {sandbox}"
-        self._left = f"{self._head} · approve: {approval} · {self._sandbox}"
+        self._approval = approval
+        self._git = ""
+        self._left = self._left_text()
+
+    def _left_text(self) -> str:
+        left = f"{self._head} · approve: {self._approval} · {self._sandbox}"
+        return f"{left} · {self._git}" if self._git else left
 
     def compose(self) -> ComposeResult:
         yield Static(self._left, id="status-left", markup=False)
@@ -42,7 +48,17 @@ class StatusBar(Horizontal):
 
     def set_approval(self, approval: str) -> None:
         """The approval mode changed (the session's auto-approve toggle)."""
-        self._left = f"{self._head} · approve: {approval} · {self._sandbox}"
+        self._approval = approval
+        self._left = self._left_text()
+        self.query_one("#status-left", Static).update(self._left)
+
+    def set_git(self, branch: str, dirty: int) -> None:
+        """The work tree's branch (or detached commit) and how many paths changed."""
+        if not branch:
+            return
+        # A branch name is the repository's text, not ours to trust.
+        self._git = f"git: {safe_line(branch)}" + (f" +{dirty}" if dirty else " clean")
+        self._left = self._left_text()
         self.query_one("#status-left", Static).update(self._left)
 
     def show(self, state: str, step: int) -> None:
