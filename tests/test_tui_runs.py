@@ -321,11 +321,19 @@ async def test_the_demo_reads_a_partial_apply_and_lists_app_py(tmp_path: Path) -
         assert screen.diff.hunk_count > 1
         await pilot.press("j", "j", "space")  # keep every hunk but one
         await pilot.press("y")
-        # Whatever else the model proposes is applied.
+
+        # Whatever else the model proposes is applied (a key pressed while the
+        # review still holds keys would be taken as typing, not as a decision).
+        def settled() -> bool:
+            if isinstance(app.screen, ReviewScreen) and app.screen.review is not None:
+                return app.screen.takes_keys
+            return app.agent.state == "done" and not app.run_active
+
         while app.agent.state != "done" or app.run_active:
+            await wait_for(pilot, settled, timeout=60)
             if isinstance(app.screen, ReviewScreen) and app.screen.review is not None:
                 await pilot.press("y")
-            await pilot.pause(0.05)
+                await pilot.pause(0.05)
         text = app.transcript.plain
         answer = next(
             b.text for b in reversed(app.transcript.blocks) if b.prefix.startswith("kimi")
