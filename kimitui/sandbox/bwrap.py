@@ -106,4 +106,6 @@ def keep_for(command: list[str]) -> list[Path]:
         resolved = Path(exe).resolve()
         keep.append(resolved.parent.parent if resolved.parent.name == "bin" else resolved.parent)
         keep.append(Path(os.path.abspath(exe)).parent.parent)
+    # A script or config named by absolute path (an MCP server's `args`) stays visible.
+    keep += [Path(arg) for arg in command[1:] if os.path.isabs(arg) and os.path.exists(arg)]
     return keep
