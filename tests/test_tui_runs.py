@@ -184,9 +184,10 @@ async def test_an_undo_after_the_run_is_saved_and_told_after_resume(
 
 
 async def test_a_pause_armed_in_the_last_step_does_not_hold_the_follow_up(project: Path) -> None:
-    turns = [Turn(reasoning=THOUGHT * 30, content="First answer."), Turn(content="Second.")]
+    # A long first answer, so a loaded machine still presses ctrl+s while it streams.
+    turns = [Turn(reasoning=THOUGHT * 150, content="First answer."), Turn(content="Second.")]
     states: list[str] = []
-    async with running(project, turns, task="one", tokens_per_second=400) as (app, server, pilot):
+    async with running(project, turns, task="one", tokens_per_second=600) as (app, server, pilot):
         await wait_for(pilot, lambda: bool(app.reasoning.plain))
         await pilot.press("ctrl+s")  # pause before the next model call: there is none
         assert app.agent.paused
