@@ -32,6 +32,7 @@ def _version(program: str, flag: str = "--version") -> str | None:
     if path is None:
         return None
     try:
+        # kimitui's own probe of rg/git versions; nothing the model chose runs here.
         done = subprocess.run([path, flag], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return f"{path} (did not answer {flag})"

@@ -137,6 +137,7 @@ class ShadowRepo:
 
     def git(self, *args: str, stdin: bytes | None = None) -> bytes:
         try:
+            # kimitui's own shadow store (GIT_DIR in the state dir), never the model's choice.
             done = subprocess.run(
                 ["git", *args],
                 cwd=self.project,
@@ -222,6 +223,7 @@ def _start_mode_scan(root: Path) -> subprocess.Popen[bytes]:
         prune += [*(["-o"] if prune else []), "-name", name]
     argv = ["find", ".", "(", *prune, ")", "-prune", "-o", "-type", "f",
             "!", "-perm", "644", "!", "-perm", "755", "-printf", r"%m\t%P\0"]  # fmt: skip
+    # kimitui's own fixed `find` for file modes: nothing the model chose runs here.
     return subprocess.Popen(
         argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={"LC_ALL": "C"}
     )

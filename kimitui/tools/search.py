@@ -376,6 +376,7 @@ def _ripgrep(
         cmd += ["--glob", f"!{name}/"]
     cmd += ["--regexp", pattern, "--", rel_start]
     try:
+        # Our fixed ripgrep argv reading files only (the pattern is data, not a program).
         proc = subprocess.Popen(
             cmd,
             cwd=ws.root,

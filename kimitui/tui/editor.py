@@ -47,6 +47,7 @@ def edit_in_editor(
 
 
 def _run(command: str, path: Path) -> int:
+    # The user's own $EDITOR, started by the user's key, not by the model: no sandbox.
     return subprocess.run([*shlex.split(command), str(path)], check=False).returncode
 
 
