@@ -219,6 +219,16 @@ def _check_flags(args: argparse.Namespace, approve: str) -> None:
         raise UsageError("--headless needs --task TEXT (or --resume)")
 
 
+# Each subcommand's module has `main(argv) -> int`; imported only when used.
+SUBCOMMANDS = {
+    "sessions": "kimitui.session_cmds",
+    "export": "kimitui.session_cmds",
+    "undo": "kimitui.undo_cmd",
+    "mcp": "kimitui.mcp_cmd",
+    "doctor": "kimitui.doctor",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -242,22 +252,10 @@ def _silence_stdout() -> None:
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Subcommands come before the parser: PROJECT is positional and would swallow them.
-    if argv and argv[0] in ("sessions", "export"):
-        from kimitui.session_cmds import main as session_main
+    if argv and argv[0] in SUBCOMMANDS:
+        import importlib
 
-        return session_main(argv)
-    if argv and argv[0] == "undo":
-        from kimitui.undo_cmd import main as undo_main
-
-        return undo_main(argv)
-    if argv and argv[0] == "mcp":
-        from kimitui.mcp_cmd import main as mcp_main
-
-        return mcp_main(argv)
-    if argv and argv[0] == "doctor":
-        from kimitui.doctor import main as doctor_main
-
-        return doctor_main(argv)
+        return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv)
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
