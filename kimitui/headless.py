@@ -126,7 +126,8 @@ class HeadlessRenderer:
                 return f"{prefix} {kind} {event.path} +{event.added} -{event.removed}{flag}"
             case ev.EditDecided():
                 feedback = f": {one_line(event.feedback, 80)}" if event.feedback else ""
-                return f"{prefix} {event.verdict} {event.path}{feedback}"
+                what = f"command ({event.by})" if event.kind == "command" else event.path
+                return f"{prefix} {event.verdict} {what}{feedback}"
             case ev.CommandProposed():
                 flags = "".join(f"\n{prefix}   ! {flag}" for flag in event.flags)
                 return f"{prefix} $ {one_line(event.command, 160)}{flags}"

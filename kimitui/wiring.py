@@ -145,11 +145,16 @@ class CommandEvents:
     def result(self, call_id: str, exit_code: int | None, output: str, duration_s: float) -> None:
         self.emit(ev.CommandFinished(call_id, exit_code, output, duration_s))
 
+    def decision(self, call_id: str, cwd: str, approved: bool, feedback: str, by: str) -> None:
+        verdict = "approved" if approved else "rejected"
+        self.emit(ev.EditDecided(call_id, cwd, verdict, feedback=feedback, kind="command", by=by))
+
 
 def attach_commands(agent: Agent, gate: Gate, *, state: Path | None = None) -> Checkpoints:
     """Command events, and checkpoints before every edit and command of the session."""
     commands = agent.toolbox.commands
     commands.observer = CommandEvents(agent)
+    commands.asker = "user" if getattr(gate, "interactive", False) else "headless"
     checkpoints = Checkpoints(
         Path(agent.project), agent.client.session_id, base=state, emit=agent.emit
     )

@@ -222,6 +222,47 @@ async def test_ask_lets_allowed_commands_through_but_not_flagged_ones(project: P
     assert (project / "private.txt").exists()
 
 
+def decisions(seen: list[ev.Event]) -> list[tuple[str, str, str]]:
+    return [
+        (e.verdict, e.by, e.feedback)
+        for e in seen
+        if isinstance(e, ev.EditDecided) and e.kind == "command"
+    ]
+
+
+async def test_every_command_gets_a_decision_event_saying_who_decided(project: Path) -> None:
+    seen, _ = await run_agent(
+        project,
+        [cmd("ls src"), cmd("rm -rf src"), cmd("curl http://x")],
+        AutoGate(),
+        command_allow=["ls"],
+        command_deny=["curl"],
+    )
+    (ok, ok_by, _), (no, no_by, why), (denied, denied_by, deny_why) = decisions(seen)
+    assert (ok, ok_by) == ("approved", "allow-list")
+    assert (no, no_by) == ("rejected", "headless") and "nobody is here to ask" in why
+    assert (denied, denied_by) == ("rejected", "deny") and "[commands] deny" in deny_why
+    kinds = ev.CommandProposed | ev.EditDecided | ev.CommandFinished
+    order = [type(e).__name__ for e in seen if isinstance(e, kinds)]
+    # the proposal, then the gate's answer, then (only when it ran) the result
+    assert order[:3] == ["CommandProposed", "EditDecided", "CommandFinished"]
+    ids = [e.id for e in seen if isinstance(e, ev.CommandProposed)]
+    assert ids == [e.id for e in seen if isinstance(e, ev.EditDecided)]
+    assert all(e.path == str(project.resolve()) for e in seen if isinstance(e, ev.EditDecided))
+
+
+async def test_decision_events_under_never_and_from_the_user(project: Path) -> None:
+    seen, _ = await run_agent(project, [cmd("ls")], NeverGate(), command_allow=["ls"])
+    assert [(v, by) for v, by, _ in decisions(seen)] == [("rejected", "never")]
+    gate = AskGate()
+    task = asyncio.create_task(run_agent(project, [cmd("rm -f a"), cmd("rm -f b")], gate))
+    for answer in (None, "keep b"):
+        await until(lambda: bool(gate.run_reviews) and not gate.run_reviews[0].future.done())
+        gate.decide_run(gate.run_reviews[0].request.call_id, answer)
+    seen, _ = await asyncio.wait_for(task, 30)
+    assert decisions(seen) == [("approved", "user", ""), ("rejected", "user", "keep b")]
+
+
 async def test_session_allow_covers_the_prefix_from_then_on(project: Path) -> None:
     gate = AskGate()
     turns = [cmd("ruff --version || true"), cmd("wc -l src/app.py"), cmd("wc -c src/app.py")]

@@ -121,12 +121,20 @@ class EditProposed(Event):
 
 @dataclass(frozen=True)
 class EditDecided(Event):
+    """The gate's answer to an edit, or (kind "command") to a run_command call.
+
+    ``by`` says who answered a command: "user", "allow-list" (auto under [commands] allow),
+    "deny" ([commands] deny), "never" (--approve never) or "headless" (nobody to ask).
+    """
+
     type: ClassVar[str] = "decision"
     id: str
-    path: str
+    path: str  # the edited file; for a command, the folder it runs in
     verdict: Verdict
     hunks: list[int] = field(default_factory=list)
     feedback: str = ""
+    kind: Literal["edit", "command"] = "edit"
+    by: str = ""
 
 
 @dataclass(frozen=True)

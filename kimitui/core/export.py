@@ -105,6 +105,8 @@ def _decision(e: Event) -> str:
     hunks = ", ".join(str(h) for h in e.get("hunks") or [])
     partial = f" (hunks {hunks})" if e.get("verdict") == "partial" else ""
     feedback = f": {e['feedback']}" if e.get("feedback") else ""
+    if e.get("kind") == "command":
+        return f"**Decision** on the command ({e.get('by')}): {e.get('verdict')}{feedback}"
     return f"**Decision** on `{e.get('path')}`: {e.get('verdict')}{partial}{feedback}"
 
 

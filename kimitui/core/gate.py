@@ -191,6 +191,7 @@ class AskGate:
     """
 
     read_only = False
+    interactive = True  # someone answers: run_command decisions are the user's
     before_apply: BeforeApply | None = None
 
     def __init__(self, *, auto_approve: bool = False) -> None:

@@ -175,7 +175,7 @@ class SessionRecorder:
             self.file.sync()
         elif isinstance(event, ev.EditProposed):
             self._proposed[event.id] = event
-        elif isinstance(event, ev.EditDecided):
+        elif isinstance(event, ev.EditDecided) and event.kind == "edit":
             self._journal(event)
         elif isinstance(event, ev.Done):
             # steps: a call that failed without an answer is no step, though it was started.

@@ -49,6 +49,8 @@ class CommandObserver(Protocol):
         self, call_id: str, exit_code: int | None, output: str, duration_s: float
     ) -> None: ...
 
+    def decision(self, call_id: str, cwd: str, approved: bool, feedback: str, by: str) -> None: ...
+
 
 class _Silent:
     def command(self, call_id: str, command: str, cwd: str, flags: list[str]) -> None:
@@ -58,6 +60,9 @@ class _Silent:
         pass
 
     def result(self, call_id: str, exit_code: int | None, output: str, duration_s: float) -> None:
+        pass
+
+    def decision(self, call_id: str, cwd: str, approved: bool, feedback: str, by: str) -> None:
         pass
 
 
@@ -87,6 +92,9 @@ class CommandRunner:
         self.approve = approve
         self.api_key_env = api_key_env
         self.observer: CommandObserver = _Silent()
+        # Who answers what the allow-list does not cover: "user" when the gate asks
+        # someone (TUI, ACP client), "headless" when it refuses for want of anyone.
+        self.asker = "user"
         self.before_change: ChangeHook | None = None
         self.after_change: ChangeHook | None = None
 
@@ -105,17 +113,17 @@ class CommandRunner:
 
     async def run(self, call_id: str, command: str, timeout_s: int | None) -> tuple[bool, str]:
         check = self.check(command)
+        root = str(self.workspace.root)
+        self.observer.command(call_id, command, root, check.flag_lines())
         if check.denied_by is not None:
             entry, program = check.denied_by
-            raise ToolError(
+            refusal = (
                 f"run_command refused: `{program}` is denied by [commands] deny "
                 f"({' '.join(entry)!r}); the user does not want it run. Do it another way."
             )
-        root = str(self.workspace.root)
-        flags = check.flag_lines()
-        self.observer.command(call_id, command, root, flags)
+            self._decided(call_id, refusal, "deny")
         if self.read_only:
-            raise ToolError(NEVER_COMMANDS)
+            self._decided(call_id, NEVER_COMMANDS, "never")
         await self._ask(call_id, check)
         timeout, note = self._timeout(timeout_s)
         if self.before_change is not None:
@@ -127,8 +135,18 @@ class CommandRunner:
                 await self.after_change()
         return exit_code == 0, note + text
 
+    def _decided(self, call_id: str, refusal: str | None, by: str, prefix: str = "") -> None:
+        """Report the gate's answer; a refusal ends the call with the reason."""
+        # Optional: an observer written before decisions existed still works.
+        decision = getattr(self.observer, "decision", None)
+        if decision is not None:
+            decision(call_id, str(self.workspace.root), refusal is None, refusal or "", by)
+        if refusal is not None:
+            raise ToolError(prefix + refusal)
+
     async def _ask(self, call_id: str, check: CommandCheck) -> None:
         if self.approve is None:
+            self._decided(call_id, None, "allow-list" if check.allowed else "auto")
             return
         request = RunRequest(
             call_id,
@@ -144,8 +162,8 @@ class CommandRunner:
             why_asked=tuple(check.notes),
         )
         refusal = await self.approve(request)
-        if refusal is not None:
-            raise ToolError(f"the command did not run: {refusal}")
+        by = "allow-list" if refusal is None and check.allowed else self.asker
+        self._decided(call_id, refusal, by, prefix="the command did not run: ")
 
     def _timeout(self, timeout_s: int | None) -> tuple[float, str]:
         if timeout_s is None:

@@ -550,6 +550,8 @@ class KimiApp(App[int]):
         self.project_tree.mark(event.path, "pending")
 
     def _edit_decided(self, event: ev.EditDecided) -> None:
+        if event.kind == "command":
+            return  # the command's row follows its result, not the gate
         record = self.tools.records.get(event.id)
         if record is not None:
             record.status = VERDICT_STATUS.get(event.verdict, record.status)
