@@ -58,7 +58,8 @@ def record_session(
     agent.on_edit_applied = journal.record
     if resumed is not None:
         recorder = resume_session(agent, resumed)
-        owed = untold_undos(journal, resumed)
+        checkpoints = agent.toolbox.checkpoints
+        owed = untold_undos(journal, resumed, checkpoints.undo_notes if checkpoints else None)
         for note in owed:
             agent.note(note)  # delivered before the model's next step
         if owed:

@@ -280,24 +280,23 @@ async def test_undo_twice_walks_back_and_the_model_is_told(project: Path) -> Non
         assert app.composer.input.value == "u" and "sum(xs, 0)" in (project / "app.py").read_text()
         await pilot.press("ctrl+z")  # with a draft, ctrl+z undoes the typing, not a file
         assert app.composer.input.value == "" and "sum(xs, 0)" in (project / "app.py").read_text()
-        await pilot.press("ctrl+z")
+        await pilot.press("ctrl+z")  # the last step: the edit to app.py
         assert (project / "app.py").read_text() == original
-        assert "undone: the edit_file edit to app.py" in app.transcript.plain
+        assert "restored the project to before step 2: 1 file(s) restored" in app.transcript.plain
         await pilot.press("tab", "u")  # no letter undoes: u goes to the composer as text
         assert (project / "util.py").exists() and app.composer.input.value == "u"
-        await pilot.press("backspace", "ctrl+z")
+        await pilot.press("backspace", "ctrl+z")  # the step before: util.py is created again
         assert not (project / "util.py").exists()
-        await pilot.press("ctrl+z")
-        assert "nothing to undo" not in app.transcript.plain  # undo is inactive now
-        app.composer.input.value = ""  # (that ctrl+z went to the box's own typing undo)
+        assert not app.check_action("undo", ())  # no checkpoint left: ctrl+z is inactive
         app.composer.input.focus()
         await type_text(pilot, "continue")
         await pilot.press("enter")
         await finish(app, pilot)
     last = server.requests[3]["messages"][-3:]
     assert [m["role"] for m in last] == ["user", "user", "user"]
-    assert last[0]["content"].startswith("Note from kimitui: the user undid your edit_file edit")
-    assert "util.py was deleted again" in last[1]["content"]
+    assert last[0]["content"].startswith("Note from kimitui: the user undid everything from step 2")
+    assert "app.py changed back" in last[0]["content"]
+    assert "from step 1 on" in last[1]["content"] and "util.py changed back" in last[1]["content"]
     assert last[2]["content"] == "continue"
 
 

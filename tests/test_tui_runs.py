@@ -154,7 +154,7 @@ async def test_an_undo_after_the_run_is_saved_and_told_after_resume(
                 await pilot.press("ctrl+q")  # quit before any other message
         transcript = load_transcript(recording.transcript)
         notices = [e["text"] for e in transcript.events() if e["type"] == "notice"]
-        assert any(n.startswith("undone: deleted util.py") for n in notices), notices
+        assert any(n.startswith("restored the project to before step 1") for n in notices)
 
         # `kimitui --resume`: the same session id, its transcript and its journal.
         second = build_agent(Settings(), project, endpoint, AutoGate(), session_id=transcript.id)
@@ -167,7 +167,8 @@ async def test_an_undo_after_the_run_is_saved_and_told_after_resume(
     sent = server.requests[-1]["messages"]
     assert (
         sent[-2]["role"] == "user"
-        and "the user undid your write_file edit to util.py" in (sent[-2]["content"])
+        and "the user undid everything from step 1 on" in (sent[-2]["content"])
+        and "util.py changed back" in sent[-2]["content"]
     )
     assert sent[-1] == {"role": "user", "content": "what now?"}
     # Told once: a second resume owes nothing.

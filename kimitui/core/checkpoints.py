@@ -29,7 +29,7 @@ import stat
 import struct
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,11 +97,23 @@ class UndoReport:
 
     def model_note(self) -> str:
         files = ", ".join((self.restored + self.removed)[:20]) or "no file"
+        kept = ""
+        if self.skipped:
+            kept = (
+                " The user's own later changes were kept in: " + ", ".join(self.skipped[:20]) + "."
+            )
         return (
             f"Note from kimitui: the user undid everything from step {self.step} on; the "
-            f"project is back to how it was before that step ({files} changed back). "
+            f"project is back to how it was before that step ({files} changed back).{kept} "
             "Read files again before editing them."
         )
+
+
+@dataclass(frozen=True)
+class UndoPlan:
+    point: Checkpoint
+    changes: dict[str, str]  # path -> git status between the checkpoint and now
+    theirs: list[str]  # of those, files changed since kimitui's last step: not ours alone
 
 
 # -- the shadow repository ---------------------------------------------------------
@@ -261,6 +273,7 @@ class Checkpoints:
         self._after_pending = False
         self.broken = False
         self.modes: dict[str, int] | None = None  # files not 0644/0755, as last scanned
+        self.undo_notes: list[str] = []  # what the model is told of each undo, in order
         self._load()
 
     # -- the log -------------------------------------------------------------
@@ -291,6 +304,8 @@ class Checkpoints:
             elif op == "undo":
                 self.checkpoints = [c for c in self.checkpoints if c.step < record["to"]]
                 self.after = record["tree"]
+                if record.get("note"):
+                    self.undo_notes.append(record["note"])
 
     def _append(self, record: dict[str, Any]) -> None:
         make_private_dirs(self.log.parent)
@@ -382,7 +397,9 @@ class Checkpoints:
             return self.checkpoints[-1]
         return next((c for c in self.checkpoints if c.step >= to), None)
 
-    def undo(self, to: int | None = None) -> UndoReport:
+    def plan(self, to: int | None = None) -> UndoPlan:
+        """What undoing to ``to`` would change, and which of those files someone else
+        (the user, their editor) changed since kimitui's last step: those are asked about."""
         point = self.target(to)
         if point is None:
             where = f" at or after step {to}" if to is not None else ""
@@ -392,12 +409,22 @@ class Checkpoints:
         self.settle()
         current, _ = self.repo.snapshot()
         theirs = set(self.repo.changes(self.after, current)) if self.after else set()
+        changes = {
+            path: status
+            for path, status in sorted(self.repo.changes(point.tree, current).items())
+            if _safe(path)
+        }
+        return UndoPlan(point, changes, sorted(set(changes) & theirs))
+
+    def undo(self, to: int | None = None, *, overwrite: Collection[str] = ()) -> UndoReport:
+        """Restore the checkpoint; files changed since by someone else are skipped unless
+        ``overwrite`` names them (the TUI asks the user file by file)."""
+        plan = self.plan(to)
+        point = plan.point
         report = UndoReport(point.step)
         restore: list[str] = []
-        for path, status in sorted(self.repo.changes(point.tree, current).items()):
-            if not _safe(path):
-                continue
-            if path in theirs:
+        for path, status in plan.changes.items():
+            if path in plan.theirs and path not in overwrite:
                 report.skipped.append(path)
             elif status == "A":
                 report.removed.append(path)
@@ -412,9 +439,11 @@ class Checkpoints:
         after, _ = self.repo.snapshot()
         self.checkpoints = [c for c in self.checkpoints if c.step < point.step]
         self.after = after
+        # The note is kept so a session resumed after a quit still tells the model.
+        self.undo_notes.append(report.model_note())
         self._append({"op": "undo", "to": point.step, "tree": after, "at": time.time(),
                       "restored": len(restore), "removed": len(report.removed),
-                      "skipped": report.skipped})  # fmt: skip
+                      "skipped": report.skipped, "note": self.undo_notes[-1]})  # fmt: skip
         return report
 
     def _modes(self, point: Checkpoint, restored: list[str]) -> None:

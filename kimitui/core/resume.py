@@ -156,7 +156,9 @@ def applied_summaries(messages: list[Message], decisions: dict[str, Record]) -> 
     return lines
 
 
-def untold_undos(journal: Journal, transcript: Transcript) -> list[str]:
+def untold_undos(
+    journal: Journal, transcript: Transcript, checkpoint_notes: list[str] | None = None
+) -> list[str]:
     """Notes on undos the model never heard of (made after the last run, then quit).
 
     A note is delivered as a user message before the model's next step; one that
@@ -168,6 +170,7 @@ def untold_undos(journal: Journal, transcript: Transcript) -> list[str]:
         if e.get("type") == "user_message" and e.get("kind") == "note"
     }
     notes = [model_note(e) for e in journal.entries if e.seq in journal.undone]
+    notes += checkpoint_notes or []
     return [note for note in notes if note not in told]
 
 

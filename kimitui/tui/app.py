@@ -64,6 +64,7 @@ from kimitui.tui.textview import Block, TextView, shown
 from kimitui.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, LoadedThemes, load_themes
 from kimitui.tui.toolpane import VERDICT_STATUS, ToolDetailScreen, ToolPane, ToolRecord, settled
 from kimitui.tui.tree import LEGEND, ProjectTree
+from kimitui.tui.undo import checkpoint_store, undo_checkpoint
 from kimitui.tui.watch import ChangeTracker, watch_project
 
 FLUSH_S = 0.1  # streamed text reaches the screen at most 10 times a second
@@ -98,7 +99,7 @@ class KimiApp(App[int]):
         Binding("ctrl+x", "cancel_pending", "cancel pending", priority=True),
         Binding("up", "recall_pending", "edit pending", key_display="↑", show=False),
         Binding("ctrl+o", "toggle_steps", "steps"),
-        Binding("ctrl+z", "undo", "undo edit", priority=True),
+        Binding("ctrl+z", "undo", "undo step", priority=True),
         Binding("ctrl+t", "toggle_auto_approve", "auto-approve", show=False, priority=True),
         Binding("ctrl+g", "open_review", "review edit", priority=True),
         Binding("ctrl+g", "look_behind", "conversation", priority=True),
@@ -672,7 +673,7 @@ class KimiApp(App[int]):
             "cancel_pending": lambda: bool(self.agent.pending_messages),
             "recall_pending": lambda: bool(self.agent.pending_messages),
             # With a draft in the composer, ctrl+z undoes typing, never a file.
-            "undo": lambda: self.journal.last is not None and not self._drafting(),
+            "undo": lambda: self._can_undo() and not self._drafting(),
             "toggle_auto_approve": lambda: self.ask_gate is not None,
         }
         rule = rules.get(action)
@@ -1015,6 +1016,17 @@ class KimiApp(App[int]):
             self._notice("auto-approve off: every edit waits for your review again")
 
     def action_undo(self) -> None:
+        if checkpoint_store(self) is not None:
+            undo_checkpoint(self)  # the whole last step: edits and what commands did
+        else:
+            self.undo_edit()
+
+    def _can_undo(self) -> bool:
+        store = checkpoint_store(self)
+        return bool(store.checkpoints) if store is not None else self.journal.last is not None
+
+    def undo_edit(self) -> None:
+        """Revert the newest edit from the journal, if the file is still as written."""
         result = self.journal.undo(self.agent.toolbox.workspace)
         # Through the Agent, so the saved session records the undo even if no run follows.
         self.agent.emit(ev.Notice(result.message, "info" if result.ok else "warning"))

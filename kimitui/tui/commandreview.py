@@ -198,25 +198,8 @@ def live_output(app: KimiApp, event: ev.CommandOutputDelta) -> None:
     app.tools.upsert(record)
 
 
-BUSY_STATES = ("thinking", "tools", "review", "retrying")
-
-
 def undo_step(app: KimiApp) -> None:
     """The palette's "undo the last step": restore the newest checkpoint, tell the model."""
-    from kimitui.core.checkpoints import CheckpointError
+    from kimitui.tui.undo import undo_checkpoint
 
-    store = app.agent.toolbox.checkpoints
-    if store is None:
-        app.notify("no checkpoints in this session", severity="warning")
-        return
-    if app.agent.state in BUSY_STATES:
-        app.notify("wait until the step ends (or interrupt it) to undo", severity="warning")
-        return
-    try:
-        report = store.undo()
-    except CheckpointError as err:
-        app.notify(str(err), severity="warning")
-        return
-    app.agent.note(report.model_note())
-    app.notify(report.describe(), severity="warning" if report.skipped else "information")
-    app.project_tree.reload()
+    undo_checkpoint(app)

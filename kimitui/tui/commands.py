@@ -14,6 +14,7 @@ from kimitui.core.export import export_markdown
 from kimitui.core.transcript import load_transcript
 from kimitui.tui.commandreview import undo_step
 from kimitui.tui.githeader import review_changes
+from kimitui.tui.undo import pick_checkpoint
 
 if TYPE_CHECKING:
     from kimitui.tui.app import KimiApp
@@ -75,14 +76,19 @@ def palette_commands(app: KimiApp) -> Iterator[SystemCommand]:
             app.action_toggle_auto_approve,
         )
     yield SystemCommand(
-        "Undo the last applied edit",
-        "Revert the newest edit kimitui wrote, if the file is still as written (ctrl+z)",
-        app.action_undo,
+        "Undo the last step, commands included",
+        "Restore the project as it was before the last step that changed it (ctrl+z)",
+        lambda: undo_step(app),
     )
     yield SystemCommand(
-        "Undo the last step, commands included",
-        "Restore the project as it was before the last step that changed it (kimitui undo)",
-        lambda: undo_step(app),
+        "Undo to a step…",
+        "Pick any checkpoint of this session and restore the project to it",
+        lambda: pick_checkpoint(app),
+    )
+    yield SystemCommand(
+        "Undo the last applied edit only",
+        "Revert the newest edit kimitui wrote, if the file is still as written",
+        app.undo_edit,
     )
     yield SystemCommand(
         "Export transcript",
