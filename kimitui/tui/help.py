@@ -31,7 +31,7 @@ KEY_GROUPS: tuple[KeyGroup, ...] = (
             ),
             ("ctrl+s", "pause before the next model call / resume"),
             ("ctrl+r", "raise the budget that ran out and continue"),
-            ("ctrl+z", "undo the last applied edit (if the file is still as written)"),
+            ("ctrl+z", "undo the last step: its edits and commands (asks about your own changes)"),
             ("ctrl+t", "auto-approve edits on/off (with --approve ask)"),
             ("ctrl+g", "open the edit waiting for review / back to the conversation"),
             ("ctrl+l", "to the composer, from anywhere"),
