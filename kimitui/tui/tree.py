@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -119,6 +119,12 @@ class ProjectTree(DirectoryTree):
                 return  # not loaded: drawn with its marker when its folder opens
             child.refresh()
             node = child
+
+    def _walk(self, node: TreeNode[DirEntry]) -> Iterator[TreeNode[DirEntry]]:
+        """Every loaded node under ``node``, itself first."""
+        yield node
+        for child in node.children:
+            yield from self._walk(child)
 
     def _rel(self, path: Path) -> str:
         try:
