@@ -25,7 +25,7 @@ from kimitui.core.checkpoints import Checkpoint, CheckpointError, Checkpoints, U
 from kimitui.core.safetext import safe
 
 if TYPE_CHECKING:
-    from kimitui.tui.app import KimiApp
+    from kimitui.tui.host import AppHost as KimiApp
 
 BUSY_STATES = ("thinking", "tools", "review", "retrying")
 SHOWN_CONFLICTS = 200  # a longer list is cut; the files past it are kept as they are
