@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 from kimitui.core.events import Event, StepStarted, ToolCallDelta
 from kimitui.tools.edits import Decision, ProposedEdit
@@ -144,28 +144,28 @@ class NeverGate:
         return CommitAnswer(NEVER_COMMIT)
 
 
-@dataclass
-class RunReview:
-    """An unconfined run waiting for the user's yes or no."""
-
-    request: RunRequest
-    future: asyncio.Future[str | None] = field(repr=False)
+class _Asked(Protocol):
+    @property
+    def call_id(self) -> str: ...
 
 
-@dataclass
-class McpReview:
-    """An MCP call waiting for the user's yes or no (with feedback)."""
-
-    request: McpRequest
-    future: asyncio.Future[str | None] = field(repr=False)
+Q = TypeVar("Q", bound=_Asked)
+A = TypeVar("A")
 
 
 @dataclass
-class CommitReview:
-    """A commit waiting for the user: yes (maybe with an edited message) or no."""
+class Question(Generic[Q, A]):
+    """A run, an MCP call or a commit waiting for the user's answer."""
 
-    request: CommitRequest
-    future: asyncio.Future[CommitAnswer] = field(repr=False)
+    request: Q
+    future: asyncio.Future[A] = field(repr=False)
+
+
+# An unconfined run or a command (answer: None runs it, text refuses), an MCP call
+# that may change something (the same), a commit (yes, maybe with an edited message).
+RunReview = Question[RunRequest, str | None]
+McpReview = Question[McpRequest, str | None]
+CommitReview = Question[CommitRequest, CommitAnswer]
 
 
 @dataclass
@@ -261,62 +261,39 @@ class AskGate:
         the allow-list covers whole, unflagged, in a sandbox."""
         if request.tool == "run_command" and command_auto(request):
             return None
-        item = RunReview(request, asyncio.get_running_loop().create_future())
-        self.run_reviews.append(item)
-        self._changed()
-        try:
-            return await item.future
-        finally:
-            self.run_reviews.remove(item)
-            self._changed()
+        return await self._ask(self.run_reviews, request)
 
     async def review_mcp(self, request: McpRequest) -> str | None:
         """Always asks, like a run: the edits' auto toggle does not cover MCP calls."""
-        item = McpReview(request, asyncio.get_running_loop().create_future())
-        self.mcp_reviews.append(item)
-        self._changed()
-        try:
-            return await item.future
-        finally:
-            self.mcp_reviews.remove(item)
-            self._changed()
+        return await self._ask(self.mcp_reviews, request)
 
     async def review_commit(self, request: CommitRequest) -> CommitAnswer:
         """Always asks, even with edits auto-approved: a commit is not an edit."""
-        item = CommitReview(request, asyncio.get_running_loop().create_future())
-        self.commit_reviews.append(item)
+        return await self._ask(self.commit_reviews, request)
+
+    async def _ask(self, queue: list[Question[Q, A]], request: Q) -> A:
+        item = Question(request, asyncio.get_running_loop().create_future())
+        queue.append(item)
         self._changed()
         try:
             return await item.future
         finally:
-            self.commit_reviews.remove(item)
+            queue.remove(item)
             self._changed()
 
     # -- the front end's side ------------------------------------------------
 
     def decide_commit(self, call_id: str, refusal: str | None, message: str | None = None) -> bool:
         """Answer the commit of ``call_id``: refusal None commits (``message`` if edited)."""
-        item = next((r for r in self.commit_reviews if r.request.call_id == call_id), None)
-        if item is None or item.future.done():
-            return False
-        item.future.set_result(CommitAnswer(refusal, message))
-        return True
+        return _answer(self.commit_reviews, call_id, CommitAnswer(refusal, message))
 
     def decide_mcp(self, call_id: str, refusal: str | None) -> bool:
         """Answer the waiting MCP call of ``call_id``: None runs it, text refuses."""
-        item = next((r for r in self.mcp_reviews if r.request.call_id == call_id), None)
-        if item is None or item.future.done():
-            return False
-        item.future.set_result(refusal)
-        return True
+        return _answer(self.mcp_reviews, call_id, refusal)
 
     def decide_run(self, call_id: str, refusal: str | None) -> bool:
         """Answer the waiting run of ``call_id``: None runs it, text refuses."""
-        item = next((r for r in self.run_reviews if r.request.call_id == call_id), None)
-        if item is None or item.future.done():
-            return False
-        item.future.set_result(refusal)
-        return True
+        return _answer(self.run_reviews, call_id, refusal)
 
     def decide(self, edit_id: str, decision: Decision) -> bool:
         """Resolve the pending review of ``edit_id``; False when none is waiting."""
@@ -351,3 +328,12 @@ def gate_for(policy: str) -> Gate:
     if policy == "never":
         return NeverGate()
     raise ValueError(f"approval policy {policy!r} needs an interactive front end")
+
+
+def _answer(queue: list[Question[Q, A]], call_id: str, answer: A) -> bool:
+    """Resolve the question about ``call_id``; False when none is waiting."""
+    item = next((q for q in queue if q.request.call_id == call_id), None)
+    if item is None or item.future.done():
+        return False
+    item.future.set_result(answer)
+    return True
