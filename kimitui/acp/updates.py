@@ -1,0 +1,248 @@
+"""The engine's events as ACP session updates, sent in the order they happened.
+
+Live, the streamed fragments become thought and message chunks (the whole
+texts the loop emits after each step would repeat them); a tool call goes
+``pending`` -> ``in_progress`` -> ``completed`` / ``failed``, an edit waiting
+at ``pending`` until it is decided. Replayed (``session/load``), a saved
+transcript's events are whole texts, since no fragment was saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from acp import (
+    start_tool_call,
+    text_block,
+    tool_content,
+    update_agent_message_text,
+    update_agent_thought_text,
+    update_tool_call,
+    update_user_message_text,
+)
+from acp.schema import Cost, ToolCallLocation, ToolKind, UsageUpdate
+
+from kimitui.core import events as ev
+from kimitui.core.budget import Budget
+from kimitui.core.gate import EDIT_TOOLS
+
+log = logging.getLogger(__name__)
+
+Update = Any  # one of the SDK's session update models
+Send = Callable[[Update], Awaitable[None]]
+
+# What a client shows beside each call; MCP tools and unknown names are "other".
+TOOL_KINDS: dict[str, ToolKind] = {
+    "list_files": "search",
+    "search": "search",
+    "read_file": "read",
+    "write_file": "edit",
+    "edit_file": "edit",
+    "run_tests": "execute",
+    "run_command": "execute",
+    "git_status": "read",
+    "git_diff": "read",
+    "git_log": "read",
+    "git_commit": "execute",
+}
+# A tool's output shown in the editor; the model saw it whole (tools cap it already).
+MAX_SHOWN_OUTPUT = 20_000
+USER_KINDS = ("task", "steer", "queued")
+
+
+class Outbox:
+    """Updates queued by synchronous listeners and sent one at a time, in order.
+
+    ``flush`` waits until everything queued so far is on the wire: a permission
+    request or a prompt's answer must never overtake the updates before it.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._queue: asyncio.Queue[Update] = asyncio.Queue()
+        self._task = asyncio.create_task(self._pump(), name="acp-outbox")
+
+    def put(self, update: Update) -> None:
+        self._queue.put_nowait(update)
+
+    def put_all(self, updates: Iterable[Update]) -> None:
+        for update in updates:
+            self.put(update)
+
+    async def flush(self) -> None:
+        await self._queue.join()
+
+    async def _pump(self) -> None:
+        while True:
+            update = await self._queue.get()
+            try:
+                await self._send(update)
+            except Exception:  # the client went away: the run still ends cleanly
+                log.exception("a session update could not be sent")
+            finally:
+                self._queue.task_done()
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def title(name: str, args: Any) -> str:
+    """One line naming the call, e.g. ``read_file app.py`` or ``run_command: pytest -q``."""
+    if not isinstance(args, dict):
+        return name
+    for key in ("path", "command", "pattern", "message"):
+        value = args.get(key)
+        if isinstance(value, str) and value:
+            shown = " ".join(value.split())
+            shown = shown if len(shown) <= 80 else shown[:79] + "…"
+            return f"{name} {shown}" if key == "path" else f"{name}: {shown}"
+    return name
+
+
+def locations(project: Path, args: Any) -> list[ToolCallLocation] | None:
+    path = args.get("path") if isinstance(args, dict) else None
+    if not isinstance(path, str) or not path:
+        return None
+    return [ToolCallLocation(path=str(project / path))]
+
+
+def _shown_output(output: str) -> str:
+    if len(output) <= MAX_SHOWN_OUTPUT:
+        return output
+    return "…" + output[-MAX_SHOWN_OUTPUT:]
+
+
+def tool_started(project: Path, event: ev.ToolCall) -> list[Update]:
+    start = start_tool_call(
+        event.id,
+        title(event.name, event.arguments),
+        kind=TOOL_KINDS.get(event.name, "other"),
+        status="pending",
+        locations=locations(project, event.arguments),
+        raw_input=event.arguments,
+    )
+    if event.name in EDIT_TOOLS:
+        return [start]  # pending until the user decides (the gate shows the diff)
+    return [start, update_tool_call(event.id, status="in_progress")]
+
+
+def tool_finished(name: str, call_id: str, ok: bool, output: str) -> Update:
+    status = "completed" if ok else "failed"
+    if name in EDIT_TOOLS:  # its content is the diff; the result rides beside it
+        return update_tool_call(call_id, status=status, raw_output=output)
+    shown = [tool_content(text_block(_shown_output(output)))]
+    return update_tool_call(call_id, status=status, content=shown, raw_output=output)
+
+
+def usage_update(budget: Budget, event: ev.UsageReport | None = None) -> UsageUpdate:
+    """Context use for the client's meter; every counter and limit in ``_meta.kimitui``."""
+    used = round(budget.context_window * budget.context_pct / 100)
+    currency = budget.prices.currency
+    cost = Cost(amount=budget.cost, currency=currency) if budget.cost is not None else None
+    return UsageUpdate(
+        session_update="usage_update",
+        used=max(used, 0),
+        size=budget.context_window,
+        cost=cost,
+        field_meta={"kimitui": usage_meta(budget, event)},
+    )
+
+
+def usage_meta(budget: Budget, event: ev.UsageReport | None = None) -> dict[str, Any]:
+    limits = budget.limits
+    meta: dict[str, Any] = {
+        "steps": budget.steps,
+        "tokens": {
+            "prompt": budget.used.prompt,
+            "completion": budget.used.completion,
+            "reasoning": budget.used.reasoning,
+            "cached": budget.used.cached,
+            "total": budget.used.total,
+        },
+        "context_pct": budget.context_pct,
+        "cost": budget.cost,
+        "currency": budget.prices.currency,
+        "elapsed_s": round(budget.elapsed, 3),
+        "limits": {
+            "max_steps": limits.max_steps,
+            "token_budget": limits.token_budget,
+            "time_budget": limits.time_budget,
+            "cost_budget": limits.cost_budget,
+        },
+    }
+    if event is not None:
+        meta["last_call"] = {
+            "prompt": event.prompt,
+            "completion": event.completion,
+            "reasoning": event.reasoning,
+            "cached": event.cached,
+            "total": event.total,
+        }
+    return meta
+
+
+class LiveUpdates:
+    """An Agent listener: each event's updates go to the outbox as it happens."""
+
+    def __init__(self, project: Path, budget: Budget, outbox: Outbox) -> None:
+        self.project = project
+        self.budget = budget
+        self.outbox = outbox
+        self._names: dict[str, str] = {}  # call id -> tool name
+
+    def __call__(self, event: ev.Event) -> None:
+        self.outbox.put_all(self.updates(event))
+
+    def updates(self, event: ev.Event) -> list[Update]:
+        match event:
+            case ev.ReasoningDelta() if event.text:
+                return [update_agent_thought_text(event.text)]
+            case ev.ContentDelta() if event.text:
+                return [update_agent_message_text(event.text)]
+            case ev.ToolCall():
+                self._names[event.id] = event.name
+                return tool_started(self.project, event)
+            case ev.EditDecided() if event.verdict != "rejected":
+                return [update_tool_call(event.id, status="in_progress")]
+            case ev.ToolOutput():
+                name = self._names.pop(event.id, event.name)
+                return [tool_finished(name, event.id, event.ok, event.output)]
+            case ev.UsageReport():
+                return [usage_update(self.budget, event)]
+            case ev.Done() if event.reason not in ("finished", "interrupted", "error"):
+                # A budget ran out: said in the conversation, not only in the stop reason.
+                return [update_agent_message_text(f"\n\n[kimitui stopped: {event.message}]")]
+        return []
+
+
+def replay(project: Path, events: Iterable[dict[str, Any]]) -> list[Update]:
+    """A saved session's conversation as updates, for ``session/load``."""
+    names: dict[str, str] = {}
+    updates: list[Update] = []
+    for data in events:
+        event = ev.event_from_dict(data)
+        match event:
+            case ev.UserMessage() if event.kind in USER_KINDS:
+                updates.append(update_user_message_text(event.text))
+            case ev.Reasoning() if event.text:
+                updates.append(update_agent_thought_text(event.text))
+            case ev.Content() if event.text:
+                updates.append(update_agent_message_text(event.text))
+            case ev.ToolCall():
+                names[event.id] = event.name
+                updates.append(tool_started(project, event)[0])
+            case ev.EditProposed():
+                diff = tool_content(text_block(f"```diff\n{event.diff}\n```"))
+                where = [ToolCallLocation(path=str(project / event.path))]
+                updates.append(update_tool_call(event.id, content=[diff], locations=where))
+            case ev.ToolOutput():
+                name = names.get(event.id, event.name)
+                updates.append(tool_finished(name, event.id, event.ok, event.output))
+    return updates

@@ -1,0 +1,341 @@
+"""`kimitui acp` driven by a client built on the ACP SDK's client side.
+
+Each test starts `python -m kimitui acp PROJECT --demo` as a real process and
+talks to it over its stdin/stdout: the scripted demo model on loopback, real
+files in a temp dir, real permission requests answered by the test's client.
+Every byte the process writes to stdout is kept, to check it is all JSON-RPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, text_block
+from acp.client.connection import ClientSideConnection
+from acp.schema import (
+    AllowedOutcome,
+    ClientCapabilities,
+    FileEditToolCallContent,
+    Implementation,
+    PermissionOption,
+    RequestPermissionResponse,
+    ToolCallUpdate,
+)
+
+from kimitui.demo import DEMO_TASK, sample_files
+from kimitui.demo.refactored import LOGIC_PY, MODELS_PY
+
+TIMEOUT = 120.0
+STDOUT_LIMIT = 50 * 1024 * 1024
+
+# Decides a permission request: the option id to pick, or None to cancel it.
+Policy = Callable[[ToolCallUpdate, list[PermissionOption]], str | None]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if "KEY" not in k and not k.startswith("KIMITUI")}
+    env["KIMITUI_CONFIG"] = "/nonexistent/kimitui-config.toml"
+    env["KIMITUI_STATE_DIR"] = os.environ["KIMITUI_STATE_DIR"]  # the test's own (conftest)
+    env.update(extra)
+    return env
+
+
+def allow_all_but(*rejected: str) -> Policy:
+    """Allow once, except an edit of a file named in ``rejected``."""
+
+    def decide(call: ToolCallUpdate, options: list[PermissionOption]) -> str | None:
+        ids = {o.option_id: o.kind for o in options}
+        where = [loc.path for loc in call.locations or []]
+        if any(Path(p).name in rejected for p in where):
+            return next(i for i, kind in ids.items() if kind == "reject_once")
+        return next(i for i, kind in ids.items() if kind == "allow_once")
+
+    return decide
+
+
+@dataclass
+class RecordingClient:
+    """The editor's side: records every update and permission request, in order."""
+
+    policy: Policy
+    log: list[tuple[str, Any]] = field(default_factory=list)  # ("update"|"permission", ...)
+
+    async def session_update(self, session_id: str, update: Any, **kwargs: Any) -> None:
+        self.log.append(("update", update))
+
+    async def request_permission(
+        self,
+        session_id: str,
+        tool_call: ToolCallUpdate,
+        options: list[PermissionOption],
+        **kwargs: Any,
+    ) -> RequestPermissionResponse:
+        self.log.append(("permission", tool_call))
+        choice = self.policy(tool_call, options)
+        assert choice is not None
+        return RequestPermissionResponse(
+            outcome=AllowedOutcome(outcome="selected", option_id=choice)
+        )
+
+    async def write_text_file(self, **kwargs: Any) -> None:
+        raise RequestError(-32601, "kimitui must write through its own workspace")
+
+    async def read_text_file(self, **kwargs: Any) -> None:
+        raise RequestError(-32601, "not offered")
+
+    # -- what the log holds --------------------------------------------------------
+
+    @property
+    def updates(self) -> list[Any]:
+        return [u for kind, u in self.log if kind == "update"]
+
+    def of(self, kind: str) -> list[Any]:
+        return [u for u in self.updates if u.session_update == kind]
+
+    def for_call(self, call_id: str) -> list[Any]:
+        return [u for u in self.updates if getattr(u, "tool_call_id", None) == call_id]
+
+    def text(self, kind: str) -> str:
+        return "".join(u.content.text for u in self.of(kind))
+
+
+@dataclass
+class Agent:
+    conn: ClientSideConnection
+    proc: asyncio.subprocess.Process
+    stdout: list[bytes]  # every line the process wrote to stdout
+
+
+@asynccontextmanager
+async def kimitui_acp(
+    project: Path, client: RecordingClient, tmp_path: Path, **env: str
+) -> AsyncIterator[Agent]:
+    """`kimitui acp PROJECT --demo`, connected through the SDK's client side."""
+    stderr = (tmp_path / f"stderr-{len(list(tmp_path.glob('stderr-*')))}.txt").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kimitui",
+        "acp",
+        str(project),
+        "--demo",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+        env=clean_env(**env),
+        limit=STDOUT_LIMIT,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    lines: list[bytes] = []
+    reader = asyncio.StreamReader(limit=STDOUT_LIMIT)
+
+    async def tee(source: asyncio.StreamReader) -> None:
+        while line := await source.readline():
+            lines.append(line)
+            reader.feed_data(line)
+        reader.feed_eof()
+
+    copying = asyncio.create_task(tee(proc.stdout))
+    conn = connect_to_agent(client, proc.stdin, reader)
+    try:
+        yield Agent(conn, proc, lines)
+    finally:
+        proc.stdin.close()  # kimitui acp ends when stdin closes
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await conn.close()
+            await copying
+            stderr.close()
+
+
+async def start(agent: Agent, cwd: Path) -> str:
+    init = await agent.conn.initialize(
+        protocol_version=PROTOCOL_VERSION,
+        client_capabilities=ClientCapabilities(),
+        client_info=Implementation(name="kimitui-tests", version="0"),
+    )
+    assert init.agent_capabilities is not None and init.agent_capabilities.load_session
+    session = await agent.conn.new_session(cwd=str(cwd), mcp_servers=[])
+    return session.session_id
+
+
+def only_json_rpc(lines: list[bytes]) -> None:
+    assert lines, "the agent wrote nothing"
+    for line in lines:
+        message = json.loads(line)
+        assert message.get("jsonrpc") == "2.0", line[:200]
+
+
+def first(items: list[Any], pred: Callable[[Any], bool]) -> int:
+    return next(i for i, item in enumerate(items) if pred(item))
+
+
+def edit_call(client: RecordingClient, name: str) -> str:
+    """The tool call id of the write to ``name``."""
+    starts = client.of("tool_call")
+    return next(
+        u.tool_call_id
+        for u in starts
+        if u.kind == "edit" and any(Path(loc.path).name == name for loc in u.locations or [])
+    )
+
+
+def statuses(client: RecordingClient, call_id: str) -> list[str]:
+    return [u.status for u in client.for_call(call_id) if u.status]
+
+
+# -- the tests ----------------------------------------------------------------------------
+
+
+async def test_demo_refactor_end_to_end_then_load(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    client = RecordingClient(allow_all_but("app.py"))
+    original_app = sample_files()["app.py"]
+    async with kimitui_acp(project, client, tmp_path) as agent:
+        session_id = await start(agent, project)
+        answer = await asyncio.wait_for(
+            agent.conn.prompt(session_id=session_id, prompt=[text_block(DEMO_TASK)]), TIMEOUT
+        )
+    assert agent.proc.returncode == 0
+    only_json_rpc(agent.stdout)
+    assert answer.stop_reason == "end_turn"
+
+    # The approved edits are on disk, the rejected one left app.py byte-identical.
+    assert (project / "models.py").read_text() == MODELS_PY
+    assert (project / "logic.py").read_text() == LOGIC_PY
+    assert (project / "app.py").read_bytes() == original_app
+
+    updates = client.updates
+    thought = first(updates, lambda u: u.session_update == "agent_thought_chunk")
+    message = first(updates, lambda u: u.session_update == "agent_message_chunk")
+    assert thought < message
+    assert "You rejected my edit to app.py" in client.text("agent_message_chunk")
+
+    # Every tool call starts before any of its updates and ends completed or failed.
+    for start_update in client.of("tool_call"):
+        mine = client.for_call(start_update.tool_call_id)
+        assert mine[0] is start_update and mine[0].status == "pending"
+        assert mine[-1].status in ("completed", "failed")
+
+    models = edit_call(client, "models.py")
+    assert statuses(client, models) == ["pending", "pending", "in_progress", "completed"]
+    diffs = [
+        c for u in client.for_call(models) for c in u.content or [] if c.type == "diff"
+    ]
+    assert diffs and isinstance(diffs[0], FileEditToolCallContent)
+    assert diffs[0].old_text is None and diffs[0].new_text == MODELS_PY
+    assert Path(diffs[0].path) == project.resolve() / "models.py"
+    app = edit_call(client, "app.py")
+    assert statuses(client, app)[-1] == "failed"
+    app_diff = next(c for u in client.for_call(app) for c in u.content or [] if c.type == "diff")
+    assert app_diff.old_text == original_app.decode()
+
+    # One permission per edit, each after its tool call and its diff were sent.
+    asked = [(i, call) for i, (kind, call) in enumerate(client.log) if kind == "permission"]
+    assert [Path(c.locations[0].path).name for _, c in asked if c.kind == "edit"] == [
+        "models.py",
+        "logic.py",
+        "app.py",
+    ]
+    for i, call in asked:
+        before = [u for kind, u in client.log[:i] if kind == "update"]
+        assert any(getattr(u, "tool_call_id", None) == call.tool_call_id for u in before)
+
+    # Usage and budget ride along: a usage update, and the answer's _meta.
+    usage = client.of("usage_update")
+    assert usage and usage[-1].field_meta["kimitui"]["steps"] >= 6
+    meta = answer.field_meta["kimitui"]
+    assert meta["steps"] >= 6 and meta["tokens"]["total"] > 0
+    assert meta["done"]["reason"] == "finished"
+    assert answer.usage is not None and answer.usage.total_tokens == meta["tokens"]["total"]
+
+    # A new process loads the saved session: the conversation replays, then goes on.
+    again = RecordingClient(allow_all_but())
+    async with kimitui_acp(project, again, tmp_path) as agent:
+        await agent.conn.initialize(protocol_version=PROTOCOL_VERSION)
+        await agent.conn.load_session(cwd=str(project), session_id=session_id, mcp_servers=[])
+        replayed = len(again.updates)
+        follow_up = await asyncio.wait_for(
+            agent.conn.prompt(session_id=session_id, prompt=[text_block("Anything else?")]),
+            TIMEOUT,
+        )
+    only_json_rpc(agent.stdout)
+    assert again.updates[0].session_update == "user_message_chunk"
+    assert again.updates[0].content.text == DEMO_TASK
+    old_calls = {u.tool_call_id for u in client.of("tool_call")}
+    assert {u.tool_call_id for u in again.of("tool_call")} == old_calls
+    assert "You rejected my edit to app.py" in again.text("agent_message_chunk")
+    assert follow_up.stop_reason == "end_turn"
+    new_text = "".join(
+        u.content.text
+        for u in again.updates[replayed:]
+        if u.session_update == "agent_message_chunk"
+    )
+    assert "only knows the one refactor" in new_text
+    assert follow_up.field_meta["kimitui"]["steps"] > meta["steps"]
+
+
+async def test_cancel_mid_stream(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    client = RecordingClient(allow_all_but())
+    # A slow scripted model, so the cancel surely lands while it streams.
+    async with kimitui_acp(project, client, tmp_path, KIMITUI_DEMO_TPS="15") as agent:
+        session_id = await start(agent, project)
+        prompt = asyncio.create_task(
+            agent.conn.prompt(session_id=session_id, prompt=[text_block(DEMO_TASK)])
+        )
+        for _ in range(600):
+            if client.of("agent_thought_chunk"):
+                break
+            await asyncio.sleep(0.05)
+        assert client.of("agent_thought_chunk"), "the model never started"
+        await agent.conn.cancel(session_id=session_id)
+        answer = await asyncio.wait_for(prompt, TIMEOUT)
+    assert answer.stop_reason == "cancelled"
+    assert not client.of("tool_call")  # cut mid-thought: no tool ran
+    assert sorted(p.name for p in project.iterdir()) == sorted(sample_files())
+    only_json_rpc(agent.stdout)
+
+
+async def test_cwd_outside_the_project_is_refused(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    client = RecordingClient(allow_all_but())
+    async with kimitui_acp(project, client, tmp_path) as agent:
+        await agent.conn.initialize(protocol_version=PROTOCOL_VERSION)
+        with pytest.raises(RequestError) as refused:
+            await agent.conn.new_session(cwd=str(elsewhere), mcp_servers=[])
+        # Inside the project is fine.
+        inside = await agent.conn.new_session(cwd=str(project), mcp_servers=[])
+    assert "outside the project" in str(refused.value)
+    assert str(project.resolve()) in str(refused.value)
+    assert inside.session_id
+    only_json_rpc(agent.stdout)
+
+
+def test_missing_api_key_is_said_on_stderr(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "kimitui", "acp", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "no API key: set MOONSHOT_API_KEY" in proc.stderr
