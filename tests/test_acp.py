@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +25,10 @@ from acp.client.connection import ClientSideConnection
 from acp.schema import (
     AllowedOutcome,
     ClientCapabilities,
+    DeniedOutcome,
     FileEditToolCallContent,
     Implementation,
+    McpServerStdio,
     PermissionOption,
     RequestPermissionResponse,
     ToolCallUpdate,
@@ -34,8 +36,11 @@ from acp.schema import (
 
 from kimitui.demo import DEMO_TASK, sample_files
 from kimitui.demo.refactored import LOGIC_PY, MODELS_PY
+from kimitui.demo.script import ToolCallSpec, Turn
+from kimitui.demo.server import ScriptedServer
 
 TIMEOUT = 120.0
+MCP_SERVER = str(Path(__file__).with_name("mcp_servers.py"))
 STDOUT_LIMIT = 50 * 1024 * 1024
 
 # Decides a permission request: the option id to pick, or None to cancel it.
@@ -48,6 +53,15 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["KIMITUI_STATE_DIR"] = os.environ["KIMITUI_STATE_DIR"]  # the test's own (conftest)
     env.update(extra)
     return env
+
+
+def pick(kind: str) -> Policy:
+    """Always the option of ``kind`` (allow_always, reject_once, ...)."""
+
+    def decide(call: ToolCallUpdate, options: list[PermissionOption]) -> str | None:
+        return next(o.option_id for o in options if o.kind == kind)
+
+    return decide
 
 
 def allow_all_but(*rejected: str) -> Policy:
@@ -69,6 +83,8 @@ class RecordingClient:
 
     policy: Policy
     log: list[tuple[str, Any]] = field(default_factory=list)  # ("update"|"permission", ...)
+    # Called before a permission is answered, e.g. to cancel the prompt meanwhile.
+    on_permission: Callable[[], Awaitable[None]] | None = None
 
     async def session_update(self, session_id: str, update: Any, **kwargs: Any) -> None:
         self.log.append(("update", update))
@@ -81,8 +97,11 @@ class RecordingClient:
         **kwargs: Any,
     ) -> RequestPermissionResponse:
         self.log.append(("permission", tool_call))
+        if self.on_permission is not None:
+            await self.on_permission()
         choice = self.policy(tool_call, options)
-        assert choice is not None
+        if choice is None:  # as an editor answers once it has sent session/cancel
+            return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
         return RequestPermissionResponse(
             outcome=AllowedOutcome(outcome="selected", option_id=choice)
         )
@@ -118,9 +137,13 @@ class Agent:
 
 @asynccontextmanager
 async def kimitui_acp(
-    project: Path, client: RecordingClient, tmp_path: Path, **env: str
+    project: Path,
+    client: RecordingClient,
+    tmp_path: Path,
+    *args: str,
+    **env: str,
 ) -> AsyncIterator[Agent]:
-    """`kimitui acp PROJECT --demo`, connected through the SDK's client side."""
+    """`kimitui acp PROJECT ARGS` (default --demo), connected through the SDK's client side."""
     stderr = (tmp_path / f"stderr-{len(list(tmp_path.glob('stderr-*')))}.txt").open("wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -128,7 +151,7 @@ async def kimitui_acp(
         "kimitui",
         "acp",
         str(project),
-        "--demo",
+        *(args or ("--demo",)),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=stderr,
@@ -232,9 +255,7 @@ async def test_demo_refactor_end_to_end_then_load(tmp_path: Path) -> None:
 
     models = edit_call(client, "models.py")
     assert statuses(client, models) == ["pending", "pending", "in_progress", "completed"]
-    diffs = [
-        c for u in client.for_call(models) for c in u.content or [] if c.type == "diff"
-    ]
+    diffs = [c for u in client.for_call(models) for c in u.content or [] if c.type == "diff"]
     assert diffs and isinstance(diffs[0], FileEditToolCallContent)
     assert diffs[0].old_text is None and diffs[0].new_text == MODELS_PY
     assert Path(diffs[0].path) == project.resolve() / "models.py"
@@ -339,3 +360,109 @@ def test_missing_api_key_is_said_on_stderr(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "no API key: set MOONSHOT_API_KEY" in proc.stderr
+
+
+async def test_allow_always_applies_the_later_edits_without_asking(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    client = RecordingClient(pick("allow_always"))
+    async with kimitui_acp(project, client, tmp_path) as agent:
+        session_id = await start(agent, project)
+        answer = await asyncio.wait_for(
+            agent.conn.prompt(session_id=session_id, prompt=[text_block(DEMO_TASK)]), TIMEOUT
+        )
+    assert answer.stop_reason == "end_turn"
+    asked = [call for kind, call in client.log if kind == "permission"]
+    assert [Path(c.locations[0].path).name for c in asked] == ["models.py"]
+    # Every edit of the refactor is on disk, each still shown to the editor as a diff.
+    assert (project / "logic.py").read_text() == LOGIC_PY
+    assert b"__all__" in (project / "app.py").read_bytes()
+    for name in ("models.py", "logic.py", "app.py"):
+        call_id = edit_call(client, name)
+        assert any(c.type == "diff" for u in client.for_call(call_id) for c in u.content or [])
+        assert statuses(client, call_id)[-1] == "completed"
+    assert "5 passed" in client.text("agent_message_chunk")
+
+
+async def test_cancel_while_a_permission_waits(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    client = RecordingClient(lambda call, options: None)  # the editor withdraws the question
+    async with kimitui_acp(project, client, tmp_path) as agent:
+        session_id = await start(agent, project)
+
+        async def cancel() -> None:
+            await agent.conn.cancel(session_id=session_id)
+
+        client.on_permission = cancel
+        answer = await asyncio.wait_for(
+            agent.conn.prompt(session_id=session_id, prompt=[text_block(DEMO_TASK)]), TIMEOUT
+        )
+    assert answer.stop_reason == "cancelled"
+    asked = [call for kind, call in client.log if kind == "permission"]
+    assert len(asked) == 1  # the run stopped at the first question
+    assert not (project / "models.py").exists()
+    assert sorted(p.name for p in project.iterdir()) == sorted(sample_files())
+    assert statuses(client, asked[0].tool_call_id)[-1] == "failed"
+
+
+async def test_mcp_servers_the_client_offers_are_added_and_asked_about(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    write = "mcp__notes__write_note"
+    turns = [
+        Turn(tool_calls=(ToolCallSpec(write, {"name": "yes.txt", "text": "hi"}),)),
+        Turn(tool_calls=(ToolCallSpec(write, {"name": "no.txt", "text": "hi"}),)),
+        Turn(reasoning="One note written, one refused.", content="Done."),
+    ]
+
+    def decide(call: ToolCallUpdate, options: list[PermissionOption]) -> str | None:
+        text = "".join(c.content.text for c in call.content or [] if c.type == "content")
+        return "allow_once" if "yes.txt" in text else "reject_once"
+
+    client = RecordingClient(decide)
+    server = McpServerStdio(
+        name="notes", command=sys.executable, args=[MCP_SERVER, "ok", "acp-test"], env=[]
+    )
+    async with ScriptedServer(turns) as model:
+        args = ("--base-url", model.base_url)
+        async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
+            await agent.conn.initialize(protocol_version=PROTOCOL_VERSION)
+            session = await agent.conn.new_session(cwd=str(project), mcp_servers=[server])
+            answer = await asyncio.wait_for(
+                agent.conn.prompt(session_id=session.session_id, prompt=[text_block("notes")]),
+                TIMEOUT,
+            )
+    assert answer.stop_reason == "end_turn"
+    assert write in [t["function"]["name"] for t in model.requests[0]["tools"]]
+    asked = [call for kind, call in client.log if kind == "permission"]
+    assert [c.title for c in asked] == ["MCP notes.write_note"] * 2
+    assert (project / "yes.txt").read_text() == "hi"
+    assert not (project / "no.txt").exists()
+    refused = model.requests[2]["messages"][-1]["content"]
+    assert "declined" in refused
+    calls = [u.tool_call_id for u in client.of("tool_call")]
+    assert [statuses(client, c)[-1] for c in calls] == ["completed", "failed"]
+    only_json_rpc(agent.stdout)
+
+
+def test_only_the_protocol_reaches_stdout() -> None:
+    """After take_stdio, a print and a child's output land on stderr, not in the protocol."""
+    code = (
+        "import os, subprocess, sys\n"
+        "from kimitui.acp.stdio import take_stdio\n"
+        "fds = take_stdio()\n"
+        "print('stray print')\n"
+        "subprocess.run(['echo', 'child output'])\n"
+        'os.write(fds.write, b\'{"jsonrpc": "2.0"}\\n\')\n'
+        "assert sys.stdin.read() == ''  # fd 0 is /dev/null: the requests stay the protocol's\n"
+        "os.write(fds.write, os.read(fds.read, 100))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input="request\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == '{"jsonrpc": "2.0"}\nrequest\n'
+    assert "stray print" in proc.stderr and "child output" in proc.stderr
