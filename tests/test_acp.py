@@ -466,3 +466,50 @@ def test_only_the_protocol_reaches_stdout() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == '{"jsonrpc": "2.0"}\nrequest\n'
     assert "stray print" in proc.stderr and "child output" in proc.stderr
+
+
+async def test_a_file_changed_while_its_question_waits(tmp_path: Path) -> None:
+    """The user edits in the editor meanwhile: an edit that still fits is re-applied onto
+    their change; one that no longer fits is not written, and the call fails."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    target = project / "a.py"
+    target.write_text("x = 1\ny = 2\n")
+    edit = "edit_file"
+    turns = [
+        Turn(
+            tool_calls=(
+                ToolCallSpec(edit, {"path": "a.py", "old_string": "x = 1", "new_string": "x = 10"}),
+            )
+        ),
+        Turn(
+            tool_calls=(
+                ToolCallSpec(edit, {"path": "a.py", "old_string": "y = 2", "new_string": "y = 20"}),
+            )
+        ),
+        Turn(content="ok"),
+    ]
+    users_changes = iter(["x = 1\ny = 2\nz = 3\n", "x = 10\ny = 3\nz = 3\n"])
+
+    async def user_types() -> None:
+        target.write_text(next(users_changes))
+
+    client = RecordingClient(allow_all_but(), on_permission=user_types)
+    async with ScriptedServer(turns) as model:
+        args = ("--base-url", model.base_url)
+        async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
+            session_id = await start(agent, project)
+            answer = await asyncio.wait_for(
+                agent.conn.prompt(session_id=session_id, prompt=[text_block("edit")]), TIMEOUT
+            )
+    assert answer.stop_reason == "end_turn"
+    assert target.read_text() == "x = 10\ny = 3\nz = 3\n"
+    first_call, second_call = (u.tool_call_id for u in client.of("tool_call"))
+    assert statuses(client, first_call)[-1] == "completed"
+    assert statuses(client, second_call)[-1] == "failed"
+    # The re-applied edit was shown again, on the content the user left.
+    shown = [c for u in client.for_call(first_call) for c in u.content or [] if c.type == "diff"]
+    assert shown[-1].old_text == "x = 1\ny = 2\nz = 3\n"
+    assert shown[-1].new_text == "x = 10\ny = 2\nz = 3\n"
+    told = model.requests[2]["messages"][-1]["content"]
+    assert "NOT applied" in told and "modified" in told

@@ -234,4 +234,6 @@ def _usage(spent: TokenUsage) -> Usage:
 
 
 def _done(done: Done) -> dict[str, Any]:
-    return {"done": {"reason": done.reason, "message": done.message}}
+    # A finished run's message is the answer just streamed: not sent twice.
+    message = "" if done.reason == "finished" else done.message
+    return {"done": {"reason": done.reason, "message": message}}

@@ -22,8 +22,9 @@ from acp.schema import PermissionOption, ToolCallLocation, ToolCallUpdate
 
 from kimitui.core.gate import AskGate, CommitReview, McpRequest, McpReview, Review, RunReview
 from kimitui.tools.confine import RunRequest
-from kimitui.tools.edits import Decision, ProposedEdit
+from kimitui.tools.edits import Decision, ProposedEdit, rebase_edit
 from kimitui.tools.git import CommitRequest
+from kimitui.tools.workspace import SandboxError, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class AcpGate(AskGate):
         self.show: Callable[[Any], None] = lambda update: None  # an update, before asking
         self.flush: Callable[[], Awaitable[None]] = _nothing
         self.allow_prefix: Callable[[tuple[str, ...]], None] | None = None
+        self.workspace: Workspace | None = None  # to re-check a file before applying
         self._asking: dict[int, _Asking] = {}
         self._shown: set[str] = set()
         self._always_runs: set[str] = set()  # tools ("run_tests") allowed unconfined
@@ -171,7 +173,28 @@ class AcpGate(AskGate):
             return
         if answer == ALWAYS:
             self.set_auto(True)
-        self.decide(edit.id, Decision.approve_all(edit))
+        self.decide(edit.id, self._approval(edit))
+
+    def _approval(self, edit: ProposedEdit) -> Decision:
+        """All of ``edit``; re-applied onto the file if the user changed it meanwhile.
+
+        The editor is open on the project while the question waits. An edit_file
+        whose old_string still matches once is re-made on the new content (and
+        shown again); anything else is refused when written, and the model told
+        to read the file again (``apply_decision``).
+        """
+        if self.workspace is None:
+            return Decision.approve_all(edit)
+        try:
+            if self.workspace.read_text(edit.path) == edit.old_text:
+                return Decision.approve_all(edit)
+            rebased = rebase_edit(self.workspace, edit)
+        except (SandboxError, OSError):
+            return Decision.approve_all(edit)  # the write says what is wrong
+        if rebased is None:
+            return Decision.approve_all(edit)
+        self.show(self._diff_update(rebased))
+        return Decision.approve_all(rebased).on(rebased, "reapplied")
 
     # -- runs, MCP calls, commits -------------------------------------------
 

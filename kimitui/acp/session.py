@@ -16,6 +16,7 @@ from acp.schema import HttpMcpServer, McpServerStdio, SseMcpServer
 from kimitui.acp.gate import AcpGate, Ask
 from kimitui.acp.updates import LiveUpdates, Outbox, Update, replay, usage_update
 from kimitui.config import Settings
+from kimitui.core import events as ev
 from kimitui.core.budget import Prices, TokenUsage
 from kimitui.core.events import Done
 from kimitui.core.loop import Agent
@@ -168,13 +169,21 @@ async def open_session(
     outbox = Outbox(lambda update: send(session_id, update))
     gate.redact = agent.redactor.text
     gate.allow_prefix = agent.toolbox.commands.allow_for_session
+    gate.workspace = agent.toolbox.workspace
     gate.show, gate.flush, gate.ask = outbox.put, outbox.flush, ask(session_id)
     agent.subscribe(gate.observe)
     agent.subscribe(LiveUpdates(project, agent.budget, outbox))
+    agent.subscribe(_log_notices)
     notices = [n.text for n in recording.notices]
     if recording.transcript is None:
         notices.append("this session is not saved, so it cannot be loaded again")
     return AcpSession(session_id, project, agent, gate, outbox, stack, notices)
+
+
+def _log_notices(event: ev.Event) -> None:
+    """What the TUI shows in its status line goes to the log (stdout is the protocol's)."""
+    if isinstance(event, ev.Notice | ev.McpStatus | ev.RetryScheduled):
+        log.info("%s", event.to_dict())
 
 
 async def _endpoint(stack: AsyncExitStack, options: Options) -> Endpoint:

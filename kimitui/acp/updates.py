@@ -53,6 +53,7 @@ TOOL_KINDS: dict[str, ToolKind] = {
 # A tool's output shown in the editor; the model saw it whole (tools cap it already).
 MAX_SHOWN_OUTPUT = 20_000
 USER_KINDS = ("task", "steer", "queued")
+NOT_APPLIED = "was NOT applied"  # apply_decision's words for an approved edit it could not write
 
 
 class Outbox:
@@ -136,6 +137,9 @@ def tool_started(project: Path, event: ev.ToolCall) -> list[Update]:
 def tool_finished(name: str, call_id: str, ok: bool, output: str) -> Update:
     status = "completed" if ok else "failed"
     if name in EDIT_TOOLS:  # its content is the diff; the result rides beside it
+        # Approved, but the file changed on disk and the edit no longer fit: not written.
+        if NOT_APPLIED in output:
+            status = "failed"
         return update_tool_call(call_id, status=status, raw_output=output)
     shown = [tool_content(text_block(_shown_output(output)))]
     return update_tool_call(call_id, status=status, content=shown, raw_output=output)
