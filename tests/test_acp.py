@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, text_block
+from acp import (
+    PROTOCOL_VERSION,
+    RequestError,
+    connect_to_agent,
+    text_block,
+    update_agent_message_text,
+    update_agent_thought_text,
+    update_tool_call,
+)
 from acp.client.connection import ClientSideConnection
 from acp.schema import (
     AllowedOutcome,
@@ -34,6 +42,7 @@ from acp.schema import (
     ToolCallUpdate,
 )
 
+from kimitui.acp.updates import Outbox, locations
 from kimitui.demo import DEMO_TASK, sample_files
 from kimitui.demo.refactored import LOGIC_PY, MODELS_PY
 from kimitui.demo.script import ToolCallSpec, Turn
@@ -216,6 +225,12 @@ def edit_call(client: RecordingClient, name: str) -> str:
     )
 
 
+def untouched(project: Path) -> bool:
+    """The sample as shipped, byte for byte, and no module of the split."""
+    same = all((project / name).read_bytes() == data for name, data in sample_files().items())
+    return same and not any((project / n).exists() for n in ("models.py", "logic.py"))
+
+
 def statuses(client: RecordingClient, call_id: str) -> list[str]:
     return [u.status for u in client.for_call(call_id) if u.status]
 
@@ -327,7 +342,7 @@ async def test_cancel_mid_stream(tmp_path: Path) -> None:
         answer = await asyncio.wait_for(prompt, TIMEOUT)
     assert answer.stop_reason == "cancelled"
     assert not client.of("tool_call")  # cut mid-thought: no tool ran
-    assert sorted(p.name for p in project.iterdir()) == sorted(sample_files())
+    assert untouched(project)
     only_json_rpc(agent.stdout)
 
 
@@ -396,12 +411,20 @@ async def test_cancel_while_a_permission_waits(tmp_path: Path) -> None:
         answer = await asyncio.wait_for(
             agent.conn.prompt(session_id=session_id, prompt=[text_block(DEMO_TASK)]), TIMEOUT
         )
+        first_asked = sum(1 for kind, _ in client.log if kind == "permission")
+        assert not (project / "models.py").exists()
+        # The session goes on: the next prompt runs (every edit rejected now).
+        client.on_permission, client.policy = None, pick("reject_once")
+        again = await asyncio.wait_for(
+            agent.conn.prompt(session_id=session_id, prompt=[text_block("go on")]), TIMEOUT
+        )
     assert answer.stop_reason == "cancelled"
+    assert first_asked == 1  # the run stopped at the first question
     asked = [call for kind, call in client.log if kind == "permission"]
-    assert len(asked) == 1  # the run stopped at the first question
-    assert not (project / "models.py").exists()
-    assert sorted(p.name for p in project.iterdir()) == sorted(sample_files())
     assert statuses(client, asked[0].tool_call_id)[-1] == "failed"
+    assert untouched(project)
+    assert again.stop_reason == "end_turn"
+    assert "You rejected my edit" in client.text("agent_message_chunk")
 
 
 async def test_mcp_servers_the_client_offers_are_added_and_asked_about(tmp_path: Path) -> None:
@@ -513,3 +536,35 @@ async def test_a_file_changed_while_its_question_waits(tmp_path: Path) -> None:
     assert shown[-1].new_text == "x = 10\ny = 2\nz = 3\n"
     told = model.requests[2]["messages"][-1]["content"]
     assert "NOT applied" in told and "modified" in told
+
+
+async def test_text_chunks_queued_behind_a_slow_client_are_merged() -> None:
+    """A model streaming one character per event costs a few updates, not one each."""
+    sent: list[Any] = []
+    reading = asyncio.Event()
+
+    async def slow_send(update: Any) -> None:
+        await reading.wait()  # the client reads nothing until the whole answer is queued
+        sent.append(update)
+
+    outbox = Outbox(slow_send)
+    text = "x" * 100_000
+    outbox.put(update_tool_call("call_1", status="in_progress"))
+    for char in text:
+        outbox.put(update_agent_thought_text(char))
+    outbox.put(update_agent_message_text("done"))
+    await asyncio.sleep(0)
+    reading.set()
+    await outbox.flush()
+    await outbox.aclose()
+    thoughts = [u for u in sent if u.session_update == "agent_thought_chunk"]
+    assert "".join(u.content.text for u in thoughts) == text
+    assert len(thoughts) <= 3  # 64 KiB at most in one chunk
+    assert sent[0].session_update == "tool_call_update"
+    assert sent[-1].content.text == "done"  # order kept across kinds
+
+
+def test_a_path_outside_the_project_is_not_offered_to_the_editor(tmp_path: Path) -> None:
+    assert locations(tmp_path, {"path": "src/a.py"})[0].path == str(tmp_path / "src" / "a.py")
+    for path in ("../secret.txt", "/etc/passwd", "a/../../x", "nul\x00byte", ""):
+        assert locations(tmp_path, {"path": path}) is None, path

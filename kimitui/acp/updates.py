@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,15 @@ from acp import (
     update_tool_call,
     update_user_message_text,
 )
-from acp.schema import Cost, ToolCallLocation, ToolKind, UsageUpdate
+from acp.schema import (
+    AgentMessageChunk,
+    AgentThoughtChunk,
+    Cost,
+    TextContentBlock,
+    ToolCallLocation,
+    ToolKind,
+    UsageUpdate,
+)
 
 from kimitui.core import events as ev
 from kimitui.core.budget import Budget
@@ -53,45 +63,75 @@ TOOL_KINDS: dict[str, ToolKind] = {
 # A tool's output shown in the editor; the model saw it whole (tools cap it already).
 MAX_SHOWN_OUTPUT = 20_000
 USER_KINDS = ("task", "steer", "queued")
+MAX_MERGED_CHARS = 64 * 1024  # one merged text chunk, so no single line grows without end
 NOT_APPLIED = "was NOT applied"  # apply_decision's words for an approved edit it could not write
 
 
 class Outbox:
     """Updates queued by synchronous listeners and sent one at a time, in order.
 
-    ``flush`` waits until everything queued so far is on the wire: a permission
-    request or a prompt's answer must never overtake the updates before it.
+    Text chunks queued back to back while the client reads slowly are merged,
+    so a model streaming one character per event costs one update per read,
+    not one object per character. ``flush`` waits until everything queued so
+    far is on the wire: a permission request or a prompt's answer must never
+    overtake the updates before it.
     """
 
     def __init__(self, send: Send) -> None:
         self._send = send
-        self._queue: asyncio.Queue[Update] = asyncio.Queue()
+        self._items: deque[Update] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._task = asyncio.create_task(self._pump(), name="acp-outbox")
 
     def put(self, update: Update) -> None:
-        self._queue.put_nowait(update)
+        if self._items and (merged := _merged(self._items[-1], update)) is not None:
+            self._items[-1] = merged
+            return
+        self._items.append(update)
+        self._idle.clear()
+        self._wake.set()
 
     def put_all(self, updates: Iterable[Update]) -> None:
         for update in updates:
             self.put(update)
 
     async def flush(self) -> None:
-        await self._queue.join()
+        await self._idle.wait()
 
     async def _pump(self) -> None:
         while True:
-            update = await self._queue.get()
-            try:
-                await self._send(update)
-            except Exception:  # the client went away: the run still ends cleanly
-                log.exception("a session update could not be sent")
-            finally:
-                self._queue.task_done()
+            await self._wake.wait()
+            while self._items:
+                update = self._items.popleft()
+                try:
+                    await self._send(update)
+                except Exception:  # the client went away: the run still ends cleanly
+                    log.exception("a session update could not be sent")
+            self._wake.clear()
+            self._idle.set()
 
     async def aclose(self) -> None:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+def _merged(last: Update, update: Update) -> Update | None:
+    """One chunk holding both texts, when both are plain text chunks of the same kind."""
+    if not isinstance(update, AgentMessageChunk | AgentThoughtChunk):
+        return None
+    if type(last) is not type(update) or last.field_meta or update.field_meta:
+        return None
+    if not isinstance(last.content, TextContentBlock):
+        return None
+    if not isinstance(update.content, TextContentBlock):
+        return None
+    text = last.content.text + update.content.text
+    if len(text) > MAX_MERGED_CHARS:
+        return None
+    return type(update)(session_update=update.session_update, content=text_block(text))
 
 
 def title(name: str, args: Any) -> str:
@@ -108,10 +148,18 @@ def title(name: str, args: Any) -> str:
 
 
 def locations(project: Path, args: Any) -> list[ToolCallLocation] | None:
+    """The file a call names, for the editor to show; only a path inside the project.
+
+    The path is the model's own words: the editor may open what it is given,
+    so ``../../`` or an absolute path elsewhere is not passed on.
+    """
     path = args.get("path") if isinstance(args, dict) else None
-    if not isinstance(path, str) or not path:
+    if not isinstance(path, str) or not path or "\x00" in path:
         return None
-    return [ToolCallLocation(path=str(project / path))]
+    where = os.path.normpath(project / path)
+    if not Path(where).is_relative_to(project):
+        return None
+    return [ToolCallLocation(path=where)]
 
 
 def _shown_output(output: str) -> str:
@@ -140,9 +188,11 @@ def tool_finished(name: str, call_id: str, ok: bool, output: str) -> Update:
         # Approved, but the file changed on disk and the edit no longer fit: not written.
         if NOT_APPLIED in output:
             status = "failed"
-        return update_tool_call(call_id, status=status, raw_output=output)
-    shown = [tool_content(text_block(_shown_output(output)))]
-    return update_tool_call(call_id, status=status, content=shown, raw_output=output)
+        return update_tool_call(call_id, status=status, raw_output=_shown_output(output))
+    shown = _shown_output(output)
+    return update_tool_call(
+        call_id, status=status, content=[tool_content(text_block(shown))], raw_output=shown
+    )
 
 
 def usage_update(budget: Budget, event: ev.UsageReport | None = None) -> UsageUpdate:
@@ -244,7 +294,7 @@ def replay(project: Path, events: Iterable[dict[str, Any]]) -> list[Update]:
                 updates.append(tool_started(project, event)[0])
             case ev.EditProposed():
                 diff = tool_content(text_block(f"```diff\n{event.diff}\n```"))
-                where = [ToolCallLocation(path=str(project / event.path))]
+                where = locations(project, {"path": event.path})
                 updates.append(update_tool_call(event.id, content=[diff], locations=where))
             case ev.ToolOutput():
                 name = names.get(event.id, event.name)
