@@ -568,3 +568,25 @@ def test_a_path_outside_the_project_is_not_offered_to_the_editor(tmp_path: Path)
     assert locations(tmp_path, {"path": "src/a.py"})[0].path == str(tmp_path / "src" / "a.py")
     for path in ("../secret.txt", "/etc/passwd", "a/../../x", "nul\x00byte", ""):
         assert locations(tmp_path, {"path": path}) is None, path
+
+
+def test_requests_from_a_file_and_answers_to_a_file(tmp_path: Path) -> None:
+    """Not only pipes: `kimitui acp < requests.jsonl > answers.jsonl` answers, then ends."""
+    requests = tmp_path / "requests.jsonl"
+    answers = tmp_path / "answers.jsonl"
+    hello = {"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {"protocolVersion": 1}}
+    requests.write_text(json.dumps(hello) + "\n")
+    with requests.open("rb") as stdin, answers.open("wb") as stdout:
+        proc = subprocess.run(
+            [sys.executable, "-m", "kimitui", "acp", str(tmp_path / "demo"), "--demo"],
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            env=clean_env(),
+        )
+    assert proc.returncode == 0, proc.stderr
+    lines = answers.read_bytes().splitlines()
+    only_json_rpc(lines)
+    answer = json.loads(lines[0])
+    assert answer["id"] == 7 and answer["result"]["agentCapabilities"]["loadSession"] is True
