@@ -42,7 +42,9 @@ from acp.schema import (
     ToolCallUpdate,
 )
 
-from kimitui.acp.updates import Outbox, locations
+from kimitui.acp.updates import LiveUpdates, Outbox, locations
+from kimitui.core import events as ev
+from kimitui.core.budget import Budget
 from kimitui.demo import DEMO_TASK, sample_files
 from kimitui.demo.refactored import LOGIC_PY, MODELS_PY
 from kimitui.demo.script import ToolCallSpec, Turn
@@ -590,3 +592,20 @@ def test_requests_from_a_file_and_answers_to_a_file(tmp_path: Path) -> None:
     only_json_rpc(lines)
     answer = json.loads(lines[0])
     assert answer["id"] == 7 and answer["result"]["agentCapabilities"]["loadSession"] is True
+
+
+def test_what_the_user_must_know_is_said_in_the_conversation(tmp_path: Path) -> None:
+    """Warnings, a failed MCP server and a budget running out reach the editor's thread;
+    info notices and the model's whole texts (already streamed) do not."""
+    live = LiveUpdates(tmp_path, Budget(), outbox=None)  # type: ignore[arg-type]
+    said = [
+        live.updates(ev.Notice("session not saved any more: disk full", level="warning")),
+        live.updates(ev.McpStatus("git", "failed", error="exited")),
+        live.updates(ev.Done("max_steps", "25 steps used")),
+    ]
+    texts = [u[0].content.text for u in said]
+    assert "session not saved any more" in texts[0] and "[kimitui:" in texts[0]
+    assert "MCP server git failed: exited" in texts[1]
+    assert "25 steps used" in texts[2]
+    quiet = [ev.Notice("resumed"), ev.Content("the answer"), ev.Reasoning("thought")]
+    assert all(live.updates(e) == [] for e in [*quiet, ev.Done("finished", "the answer")])

@@ -242,6 +242,11 @@ def usage_meta(budget: Budget, event: ev.UsageReport | None = None) -> dict[str,
     return meta
 
 
+def say(text: str) -> Update:
+    """kimitui's own word in the conversation, set apart from the model's text."""
+    return update_agent_message_text(f"\n\n[kimitui: {text}]\n\n")
+
+
 class LiveUpdates:
     """An Agent listener: each event's updates go to the outbox as it happens."""
 
@@ -272,7 +277,11 @@ class LiveUpdates:
                 return [usage_update(self.budget, event)]
             case ev.Done() if event.reason not in ("finished", "interrupted", "error"):
                 # A budget ran out: said in the conversation, not only in the stop reason.
-                return [update_agent_message_text(f"\n\n[kimitui stopped: {event.message}]")]
+                return [say(f"stopped: {event.message}")]
+            case ev.Notice() if event.level == "warning":
+                return [say(event.text)]  # e.g. the session is not saved any more
+            case ev.McpStatus() if event.status == "failed":
+                return [say(f"MCP server {event.server} failed: {event.error}")]
         return []
 
 
