@@ -609,3 +609,28 @@ def test_what_the_user_must_know_is_said_in_the_conversation(tmp_path: Path) -> 
     assert "25 steps used" in texts[2]
     quiet = [ev.Notice("resumed"), ev.Content("the answer"), ev.Reasoning("thought")]
     assert all(live.updates(e) == [] for e in [*quiet, ev.Done("finished", "the answer")])
+
+
+async def test_max_steps_counts_per_prompt(tmp_path: Path) -> None:
+    """A prompt that runs out of steps says so; "go on" gets the same number again."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    turns = [Turn(tool_calls=(ToolCallSpec("list_files", {}),)), Turn(content="all listed")]
+    client = RecordingClient(allow_all_but())
+    async with ScriptedServer(turns) as model:
+        args = ("--base-url", model.base_url, "--max-steps", "1")
+        async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
+            session_id = await start(agent, project)
+            first = await asyncio.wait_for(
+                agent.conn.prompt(session_id=session_id, prompt=[text_block("list")]), TIMEOUT
+            )
+            said = client.text("agent_message_chunk")
+            second = await asyncio.wait_for(
+                agent.conn.prompt(session_id=session_id, prompt=[text_block("go on")]), TIMEOUT
+            )
+    assert first.stop_reason == "max_turn_requests"
+    assert first.field_meta["kimitui"]["done"]["reason"] == "max_steps"
+    assert "[kimitui: stopped:" in said
+    assert second.stop_reason == "end_turn"
+    assert client.text("agent_message_chunk").endswith("all listed")
+    assert second.field_meta["kimitui"]["steps"] == 2

@@ -50,11 +50,19 @@ class AcpSession:
     outbox: Outbox
     stack: AsyncExitStack
     notices: list[str] = field(default_factory=list)
+    steps_per_prompt: int = 25
     running: bool = False
 
     async def run(self, text: str) -> tuple[Done, TokenUsage]:
-        """One prompt: the agent's run, and the tokens it used."""
-        before = self.agent.budget.used
+        """One prompt: the agent's run, and the tokens it used.
+
+        ``--max-steps`` counts per prompt: an editor has no control to raise it,
+        and "go on" after a stop must not end at once. Tokens, time and cost
+        stay caps on the whole session (they are what is billed).
+        """
+        budget = self.agent.budget
+        budget.limits.max_steps = budget.steps + self.steps_per_prompt
+        before = budget.used
         self.running = True
         try:
             done = await self.agent.run(text)
@@ -177,7 +185,7 @@ async def open_session(
     notices = [n.text for n in recording.notices]
     if recording.transcript is None:
         notices.append("this session is not saved, so it cannot be loaded again")
-    return AcpSession(session_id, project, agent, gate, outbox, stack, notices)
+    return AcpSession(session_id, project, agent, gate, outbox, stack, notices, settings.max_steps)
 
 
 def _log_notices(event: ev.Event) -> None:
