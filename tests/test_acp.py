@@ -634,3 +634,30 @@ async def test_max_steps_counts_per_prompt(tmp_path: Path) -> None:
     assert second.stop_reason == "end_turn"
     assert client.text("agent_message_chunk").endswith("all listed")
     assert second.field_meta["kimitui"]["steps"] == 2
+
+
+async def test_a_running_command_shows_its_output_as_it_comes(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    command = "echo first-line; sleep 1; echo second-line"
+    turns = [
+        Turn(tool_calls=(ToolCallSpec("run_command", {"command": command}),)),
+        Turn(content="ran"),
+    ]
+    client = RecordingClient(allow_all_but())
+    async with ScriptedServer(turns) as model:
+        args = ("--base-url", model.base_url)
+        async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
+            session_id = await start(agent, project)
+            answer = await asyncio.wait_for(
+                agent.conn.prompt(session_id=session_id, prompt=[text_block("run")]), TIMEOUT
+            )
+    assert answer.stop_reason == "end_turn"
+    call_id = client.of("tool_call")[0].tool_call_id
+    mine = client.for_call(call_id)
+    live = [u for u in mine if u.field_meta and u.field_meta["kimitui"]["live_output"]]
+    assert live, "no output was shown while the command ran"
+    assert "first-line" in live[0].content[0].content.text
+    assert live[0].status is None and mine.index(live[0]) < len(mine) - 1
+    assert mine[-1].status == "completed"
+    assert "second-line" in mine[-1].content[0].content.text

@@ -33,6 +33,7 @@ from acp.schema import (
     Cost,
     TextContentBlock,
     ToolCallLocation,
+    ToolCallProgress,
     ToolKind,
     UsageUpdate,
 )
@@ -63,6 +64,7 @@ TOOL_KINDS: dict[str, ToolKind] = {
 # A tool's output shown in the editor; the model saw it whole (tools cap it already).
 MAX_SHOWN_OUTPUT = 20_000
 USER_KINDS = ("task", "steer", "queued")
+MAX_LIVE_CHARS = 8_000  # the tail of a running command's output shown while it runs
 MAX_MERGED_CHARS = 64 * 1024  # one merged text chunk, so no single line grows without end
 NOT_APPLIED = "was NOT applied"  # apply_decision's words for an approved edit it could not write
 
@@ -119,7 +121,10 @@ class Outbox:
 
 
 def _merged(last: Update, update: Update) -> Update | None:
-    """One chunk holding both texts, when both are plain text chunks of the same kind."""
+    """One chunk holding both texts, when both are plain text chunks of the same kind;
+    the newer of two live-output updates of one call (each holds the whole tail)."""
+    if _live_output(update) and _live_output(last):
+        return update if last.tool_call_id == update.tool_call_id else None
     if not isinstance(update, AgentMessageChunk | AgentThoughtChunk):
         return None
     if type(last) is not type(update) or last.field_meta or update.field_meta:
@@ -132,6 +137,22 @@ def _merged(last: Update, update: Update) -> Update | None:
     if len(text) > MAX_MERGED_CHARS:
         return None
     return type(update)(session_update=update.session_update, content=text_block(text))
+
+
+def _live_output(update: Update) -> bool:
+    return isinstance(update, ToolCallProgress) and bool(
+        update.field_meta and update.field_meta.get("kimitui", {}).get("live_output")
+    )
+
+
+def live_output(call_id: str, tail: str) -> Update:
+    """A running command's output so far (its tail), replacing the call's content."""
+    return ToolCallProgress(
+        session_update="tool_call_update",
+        tool_call_id=call_id,
+        content=[tool_content(text_block(tail))],
+        field_meta={"kimitui": {"live_output": True}},
+    )
 
 
 def title(name: str, args: Any) -> str:
@@ -255,6 +276,7 @@ class LiveUpdates:
         self.budget = budget
         self.outbox = outbox
         self._names: dict[str, str] = {}  # call id -> tool name
+        self._output: dict[str, str] = {}  # call id -> a running command's output tail
 
     def __call__(self, event: ev.Event) -> None:
         self.outbox.put_all(self.updates(event))
@@ -270,8 +292,13 @@ class LiveUpdates:
                 return tool_started(self.project, event)
             case ev.EditDecided() if event.verdict != "rejected":
                 return [update_tool_call(event.id, status="in_progress")]
+            case ev.CommandOutputDelta():
+                tail = (self._output.get(event.id, "") + event.text)[-MAX_LIVE_CHARS:]
+                self._output[event.id] = tail
+                return [live_output(event.id, tail)]
             case ev.ToolOutput():
                 name = self._names.pop(event.id, event.name)
+                self._output.pop(event.id, None)
                 return [tool_finished(name, event.id, event.ok, event.output)]
             case ev.UsageReport():
                 return [usage_update(self.budget, event)]
