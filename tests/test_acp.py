@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -357,8 +358,11 @@ async def test_cwd_outside_the_project_is_refused(tmp_path: Path) -> None:
         await agent.conn.initialize(protocol_version=PROTOCOL_VERSION)
         with pytest.raises(RequestError) as refused:
             await agent.conn.new_session(cwd=str(elsewhere), mcp_servers=[])
+        with pytest.raises(RequestError) as unknown:
+            await agent.conn.load_session(cwd=str(project), session_id="nope", mcp_servers=[])
         # Inside the project is fine.
         inside = await agent.conn.new_session(cwd=str(project), mcp_servers=[])
+    assert "no session 'nope'" in str(unknown.value)
     assert "outside the project" in str(refused.value)
     assert str(project.resolve()) in str(refused.value)
     assert inside.session_id
@@ -661,3 +665,14 @@ async def test_a_running_command_shows_its_output_as_it_comes(tmp_path: Path) ->
     assert live[0].status is None and mine.index(live[0]) < len(mine) - 1
     assert mine[-1].status == "completed"
     assert "second-line" in mine[-1].content[0].content.text
+
+
+async def test_sigterm_ends_the_agent_cleanly(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    client = RecordingClient(allow_all_but())
+    async with kimitui_acp(project, client, tmp_path) as agent:
+        await start(agent, project)
+        agent.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(agent.proc.wait(), 30)
+    assert code == 130
+    only_json_rpc(agent.stdout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,7 @@ from kimitui.cli import (
 )
 
 log = logging.getLogger("kimitui.acp")
+EXIT_SIGNALLED = 130  # as headless runs report Ctrl+C or SIGTERM
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +139,7 @@ def setup_logging() -> str:
 
 
 async def serve(options, fds) -> int:
+    """Answer the client until it closes stdin (0), or a signal ends the process (130)."""
     from acp import run_agent
 
     from kimitui.acp.agent import KimiAgent
@@ -144,9 +147,20 @@ async def serve(options, fds) -> int:
 
     agent = KimiAgent(options)
     writer, reader = await protocol_streams(fds)
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # An editor may end its agent with SIGTERM: sessions still close cleanly
+        # (their programs and MCP servers end, their transcripts are closed).
+        loop.add_signal_handler(sig, signalled.set)
+    listening = asyncio.create_task(run_agent(agent, writer, reader), name="acp-listen")
+    waiting = asyncio.create_task(signalled.wait(), name="acp-signals")
     try:
-        await run_agent(agent, writer, reader)
+        await asyncio.wait({listening, waiting}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for task in (listening, waiting):
+            task.cancel()
+        await asyncio.gather(listening, waiting, return_exceptions=True)
         await agent.aclose()
-    log.info("stdin closed: done")
-    return 0
+    log.info("signal: done" if signalled.is_set() else "stdin closed: done")
+    return EXIT_SIGNALLED if signalled.is_set() else 0
