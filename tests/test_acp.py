@@ -42,6 +42,7 @@ from acp.schema import (
     RequestPermissionResponse,
     ToolCallUpdate,
 )
+from test_git_tools import git, make_repo
 
 from kimitui.acp.updates import LiveUpdates, Outbox, locations
 from kimitui.core import events as ev
@@ -676,3 +677,34 @@ async def test_sigterm_ends_the_agent_cleanly(tmp_path: Path) -> None:
         code = await asyncio.wait_for(agent.proc.wait(), 30)
     assert code == 130
     only_json_rpc(agent.stdout)
+
+
+async def test_a_commit_is_asked_every_time(tmp_path: Path) -> None:
+    """git_commit asks the editor, with the diff; no "always" is offered for it."""
+    project = make_repo(tmp_path / "repo")
+    (project / "a.py").write_text("x = 10\n")
+    commit = "git_commit"
+    turns = [
+        Turn(tool_calls=(ToolCallSpec(commit, {"message": "Refused", "paths": ["a.py"]}),)),
+        Turn(tool_calls=(ToolCallSpec(commit, {"message": "Bump x", "paths": ["a.py"]}),)),
+        Turn(content="committed"),
+    ]
+    kinds: list[list[str]] = []
+
+    def decide(call: ToolCallUpdate, options: list[PermissionOption]) -> str | None:
+        kinds.append([o.kind for o in options])
+        return "reject_once" if "Refused" in (call.title or "") else "allow_once"
+
+    client = RecordingClient(decide)
+    async with ScriptedServer(turns) as model:
+        args = ("--base-url", model.base_url)
+        async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
+            session_id = await start(agent, project)
+            answer = await asyncio.wait_for(
+                agent.conn.prompt(session_id=session_id, prompt=[text_block("commit")]), TIMEOUT
+            )
+    assert answer.stop_reason == "end_turn"
+    assert kinds == [["allow_once", "reject_once"]] * 2
+    asked = [call for kind, call in client.log if kind == "permission"]
+    assert "x = 10" in asked[1].content[0].content.text  # the diff being committed
+    assert git(project, "log", "--format=%s").split("\n")[:-1] == ["Bump x", "first"]

@@ -77,12 +77,14 @@ def main(argv: list[str]) -> int:
         print(f"kimitui acp: {safe(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     from kimitui.acp.stdio import take_stdio
+    from kimitui.core.safetext import safe
 
     fds = take_stdio()  # before anything else can write to fd 1
-    where = setup_logging()
-    print(f"kimitui acp: speaking ACP on stdio; log in {where}", file=sys.stderr, flush=True)
+    said = [f"speaking ACP on stdio; log in {setup_logging()}"]
     if options.demo:
-        print(f"kimitui acp: demo project {options.project}", file=sys.stderr, flush=True)
+        said.append(f"demo project {options.project}")
+    for line in said:  # paths: shown, never obeyed as terminal controls
+        print(f"kimitui acp: {safe(line)}", file=sys.stderr, flush=True)
     return asyncio.run(serve(options, fds))
 
 
