@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,16 @@ from acp.schema import (
 )
 from test_git_tools import git, make_repo
 
+from kimitui.acp.gate import AcpGate
 from kimitui.acp.updates import LiveUpdates, Outbox, locations
 from kimitui.core import events as ev
 from kimitui.core.budget import Budget
+from kimitui.core.gate import McpRequest
 from kimitui.demo import DEMO_TASK, sample_files
 from kimitui.demo.refactored import LOGIC_PY, MODELS_PY
 from kimitui.demo.script import ToolCallSpec, Turn
 from kimitui.demo.server import ScriptedServer
+from kimitui.tools.confine import RunRequest
 
 TIMEOUT = 120.0
 MCP_SERVER = str(Path(__file__).with_name("mcp_servers.py"))
@@ -708,3 +711,35 @@ async def test_a_commit_is_asked_every_time(tmp_path: Path) -> None:
     asked = [call for kind, call in client.log if kind == "permission"]
     assert "x = 10" in asked[1].content[0].content.text  # the diff being committed
     assert git(project, "log", "--format=%s").split("\n")[:-1] == ["Bump x", "first"]
+
+
+async def test_the_gate_asks_once_remembers_always_and_withdraws(tmp_path: Path) -> None:
+    """Each parked question is one request; "always" covers the next; a question the loop
+    withdraws (the prompt was cancelled) cancels its request."""
+    asked: list[str] = []
+    answer = asyncio.Queue[str]()
+
+    async def ask(call: ToolCallUpdate, options: list[PermissionOption]) -> str | None:
+        asked.append(call.tool_call_id)
+        return await answer.get()
+
+    gate = AcpGate(tmp_path)
+    gate.ask = ask
+
+    run = RunRequest("c1", "run_tests", ("pytest",), str(tmp_path), "none")
+    waiting = asyncio.create_task(gate.review_run(run))
+    await asyncio.sleep(0.05)
+    gate.set_auto(False)  # any other change of the gate while the question is open
+    await answer.put("allow_always")
+    assert await waiting is None
+    assert await gate.review_run(replace(run, call_id="c2")) is None  # not asked: always
+    assert asked == ["c1"]
+
+    mcp = McpRequest("c3", "notes", "write_note", "{}")
+    waiting = asyncio.create_task(gate.review_mcp(mcp))
+    await asyncio.sleep(0.05)
+    (request,) = [a.task for a in gate._asking.values()]
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert request.cancelled() and asked == ["c1", "c3"]

@@ -90,6 +90,8 @@ class AcpGate(AskGate):
                 self.show(self._diff_update(review.edit))
         waiting: list[Any] = [*self.pending, *self.run_reviews, *self.mcp_reviews]
         waiting += self.commit_reviews
+        # Answered but not yet taken off its list by the loop: never asked twice.
+        waiting = [item for item in waiting if item.future is None or not item.future.done()]
         alive = {id(item) for item in waiting}
         current = asyncio.current_task()
         for key, asking in list(self._asking.items()):
