@@ -398,6 +398,7 @@ async def test_allow_always_applies_the_later_edits_without_asking(tmp_path: Pat
     assert answer.stop_reason == "end_turn"
     asked = [call for kind, call in client.log if kind == "permission"]
     assert [Path(c.locations[0].path).name for c in asked] == ["models.py"]
+    assert [u.current_mode_id for u in client.of("current_mode_update")] == ["auto"]
     # Every edit of the refactor is on disk, each still shown to the editor as a diff.
     assert (project / "logic.py").read_text() == LOGIC_PY
     assert b"__all__" in (project / "app.py").read_bytes()
@@ -743,3 +744,34 @@ async def test_the_gate_asks_once_remembers_always_and_withdraws(tmp_path: Path)
     await asyncio.gather(waiting, return_exceptions=True)
     await asyncio.sleep(0)
     assert request.cancelled() and asked == ["c1", "c3"]
+
+
+async def test_the_editors_mode_picker_switches_edit_approval(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    turns = [
+        Turn(tool_calls=(ToolCallSpec("write_file", {"path": "a.txt", "content": "a\n"}),)),
+        Turn(content="wrote a"),
+        Turn(tool_calls=(ToolCallSpec("write_file", {"path": "b.txt", "content": "b\n"}),)),
+        Turn(content="tried b"),
+    ]
+    client = RecordingClient(pick("reject_once"))
+    async with ScriptedServer(turns) as model:
+        args = ("--base-url", model.base_url)
+        async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
+            await agent.conn.initialize(protocol_version=PROTOCOL_VERSION)
+            session = await agent.conn.new_session(cwd=str(project), mcp_servers=[])
+            sid = session.session_id
+            await agent.conn.set_session_mode(session_id=sid, mode_id="auto")
+            await agent.conn.prompt(session_id=sid, prompt=[text_block("write a")])
+            await agent.conn.set_session_mode(session_id=sid, mode_id="ask")
+            await agent.conn.prompt(session_id=sid, prompt=[text_block("write b")])
+            with pytest.raises(RequestError) as unknown:
+                await agent.conn.set_session_mode(session_id=sid, mode_id="yolo")
+    assert session.modes is not None and session.modes.current_mode_id == "ask"
+    assert {m.id for m in session.modes.available_modes} == {"ask", "auto"}
+    assert (project / "a.txt").read_text() == "a\n"  # applied without asking
+    asked = [call for kind, call in client.log if kind == "permission"]
+    assert [Path(c.locations[0].path).name for c in asked] == ["b.txt"]
+    assert not (project / "b.txt").exists()  # asked again, and rejected
+    assert "no mode 'yolo'" in str(unknown.value)

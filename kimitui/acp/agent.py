@@ -26,6 +26,9 @@ from acp.schema import (
     PromptCapabilities,
     PromptResponse,
     ResourceContentBlock,
+    SessionMode,
+    SessionModeState,
+    SetSessionModeResponse,
     TextContentBlock,
     TextResourceContents,
     ToolCallUpdate,
@@ -130,7 +133,7 @@ class KimiAgent:
     ) -> NewSessionResponse:
         session = await self._open(cwd, mcp_servers)
         meta = {"kimitui": {"project": str(session.project), "notices": session.notices}}
-        return NewSessionResponse(session_id=session.id, field_meta=meta)
+        return NewSessionResponse(session_id=session.id, modes=modes(session), field_meta=meta)
 
     async def load_session(
         self, cwd: str, session_id: str, mcp_servers: list[Any] | None = None, **kwargs: Any
@@ -147,7 +150,17 @@ class KimiAgent:
         session = await self._open(cwd, mcp_servers, transcript)
         await session.replay(transcript)
         meta = {"kimitui": {"project": str(session.project), "notices": session.notices}}
-        return LoadSessionResponse(field_meta=meta)
+        return LoadSessionResponse(modes=modes(session), field_meta=meta)
+
+    async def set_session_mode(
+        self, session_id: str, mode_id: str, **kwargs: Any
+    ) -> SetSessionModeResponse:
+        """The editor's mode picker: edits asked about, or applied as they come."""
+        session = self._session(session_id)
+        if mode_id not in MODES:
+            raise invalid(f"no mode {mode_id!r}; kimitui has {', '.join(MODES)}")
+        session.gate.set_auto(mode_id == "auto")
+        return SetSessionModeResponse()
 
     # -- prompts --------------------------------------------------------------------
 
@@ -202,6 +215,23 @@ class KimiAgent:
     async def aclose(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
         await close_all(sessions)
+
+
+# Only edits switch: commands, MCP calls and commits are asked in both, as in the TUI.
+MODES = {
+    "ask": ("Ask", "Every edit waits for your answer"),
+    "auto": ("Apply edits", "Edits are applied as they come; commands, MCP calls and commits ask"),
+}
+
+
+def modes(session: AcpSession) -> SessionModeState:
+    return SessionModeState(
+        current_mode_id="auto" if session.gate.auto_approve else "ask",
+        available_modes=[
+            SessionMode(id=mode, name=name, description=text)
+            for mode, (name, text) in MODES.items()
+        ],
+    )
 
 
 def prompt_text(blocks: list[Any]) -> str:

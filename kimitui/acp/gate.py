@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from acp import text_block, tool_content, tool_diff_content, update_tool_call
+from acp.helpers import update_current_mode
 from acp.schema import PermissionOption, ToolCallLocation, ToolCallUpdate
 
 from kimitui.core.gate import AskGate, CommitReview, McpRequest, McpReview, Review, RunReview
@@ -175,6 +176,7 @@ class AcpGate(AskGate):
             return
         if answer == ALWAYS:
             self.set_auto(True)
+            self.show(update_current_mode("auto"))  # the editor's mode picker follows
         self.decide(edit.id, self._approval(edit))
 
     def _approval(self, edit: ProposedEdit) -> Decision:
