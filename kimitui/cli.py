@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         "`kimitui export ID [--format md|json]` prints one. "
         "`kimitui doctor` shows the sandbox and what this machine gives. "
         "`kimitui undo [--to STEP] [--list]` restores a checkpoint. "
-        "`kimitui mcp list` shows the MCP servers and their tools.",
+        "`kimitui mcp list` shows the MCP servers and their tools. "
+        "`kimitui acp [PROJECT]` speaks the Agent Client Protocol for editors.",
     )
     p.add_argument(
         "project",
@@ -226,6 +227,7 @@ SUBCOMMANDS = {
     "undo": "kimitui.undo_cmd",
     "mcp": "kimitui.mcp_cmd",
     "doctor": "kimitui.doctor",
+    "acp": "kimitui.acp.cli",
 }
 
 
