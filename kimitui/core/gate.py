@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from kimitui.core.events import Event, StepStarted, ToolCallDelta
 from kimitui.tools.edits import Decision, ProposedEdit
@@ -151,6 +151,7 @@ class _Asked(Protocol):
 
 Q = TypeVar("Q", bound=_Asked)
 A = TypeVar("A")
+R = TypeVar("R", bound="Question[Any, Any]")
 
 
 @dataclass
@@ -161,11 +162,16 @@ class Question(Generic[Q, A]):
     future: asyncio.Future[A] = field(repr=False)
 
 
-# An unconfined run or a command (answer: None runs it, text refuses), an MCP call
-# that may change something (the same), a commit (yes, maybe with an edited message).
-RunReview = Question[RunRequest, str | None]
-McpReview = Question[McpRequest, str | None]
-CommitReview = Question[CommitRequest, CommitAnswer]
+class RunReview(Question[RunRequest, str | None]):
+    """An unconfined run or a command: the answer None runs it, text refuses."""
+
+
+class McpReview(Question[McpRequest, str | None]):
+    """An MCP call that may change something: None runs it, text refuses."""
+
+
+class CommitReview(Question[CommitRequest, CommitAnswer]):
+    """A commit: yes (maybe with an edited message) or no."""
 
 
 @dataclass
@@ -261,18 +267,17 @@ class AskGate:
         the allow-list covers whole, unflagged, in a sandbox."""
         if request.tool == "run_command" and command_auto(request):
             return None
-        return await self._ask(self.run_reviews, request)
+        return await self._ask(self.run_reviews, RunReview(request, _future()))
 
     async def review_mcp(self, request: McpRequest) -> str | None:
         """Always asks, like a run: the edits' auto toggle does not cover MCP calls."""
-        return await self._ask(self.mcp_reviews, request)
+        return await self._ask(self.mcp_reviews, McpReview(request, _future()))
 
     async def review_commit(self, request: CommitRequest) -> CommitAnswer:
         """Always asks, even with edits auto-approved: a commit is not an edit."""
-        return await self._ask(self.commit_reviews, request)
+        return await self._ask(self.commit_reviews, CommitReview(request, _future()))
 
-    async def _ask(self, queue: list[Question[Q, A]], request: Q) -> A:
-        item = Question(request, asyncio.get_running_loop().create_future())
+    async def _ask(self, queue: list[R], item: R) -> Any:
         queue.append(item)
         self._changed()
         try:
@@ -330,7 +335,11 @@ def gate_for(policy: str) -> Gate:
     raise ValueError(f"approval policy {policy!r} needs an interactive front end")
 
 
-def _answer(queue: list[Question[Q, A]], call_id: str, answer: A) -> bool:
+def _future() -> asyncio.Future[Any]:
+    return asyncio.get_running_loop().create_future()
+
+
+def _answer(queue: list[R], call_id: str, answer: object) -> bool:
     """Resolve the question about ``call_id``; False when none is waiting."""
     item = next((q for q in queue if q.request.call_id == call_id), None)
     if item is None or item.future.done():
