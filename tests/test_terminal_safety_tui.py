@@ -184,6 +184,7 @@ async def test_the_review_of_a_hostile_edit_shows_its_escapes(tmp_path: Path) ->
         assert "# \\x1b[2J\\x1b[H b\\x1b]0;pwned\\x07.py" in shown  # the diff line
         assert f"\\u202e' \\x9b [/] {LINK}" in shown
         assert_terminal_safe(app)
+        await wait_for(pilot, lambda: screen.takes_keys)  # keys count once the hold ends
         await pilot.press("y")
         await wait_for(pilot, lambda: app.agent.state == "done")
     assert (project / OSC52).read_text() == content  # what is shown escaped is written as is
