@@ -1,0 +1,220 @@
+"""``@path`` mentions: finding them in a message, ranking project files for the
+completion list, and attaching the mentioned files to the message sent.
+
+No Textual here: the composer asks for candidates, the App attaches on send.
+The rules are the model's own (``read_file``'s): ignored files are not offered,
+withheld files (secrets) are never offered nor attached, binary files are refused
+with a note, and a large file is attached as its first lines with a note saying so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kimitui.core.safetext import safe_line
+from kimitui.tools.files import SNIFF_BYTES, binary_kind, decode
+from kimitui.tools.ignore import IgnoreRules
+from kimitui.tools.workspace import SandboxError, Workspace, special_file
+
+ATTACH_CHARS = 24_000  # per file: beyond this, the first lines only (about 6,000 tokens)
+ATTACH_TOTAL = 96_000  # per message: the files after this are named, not attached
+MAX_FILES = 20_000  # paths kept for completion (a huge tree still completes its first ones)
+SHOWN = 8  # rows in the completion list
+COUNT_UP_TO = 64 * 1024 * 1024  # counting the lines of a larger file costs too much
+
+# "@path" after the start or a space ("a@b.c" is an address, not a mention);
+# "@\"a b.txt\"" for a path with spaces.
+MENTION = re.compile(r'(?<!\S)@(?:"([^"\n]+)"|([^\s"]+))')
+TRAILING = ".,;:!?)]}'"  # punctuation after a mention ends the sentence, not the path
+BEGIN = "[attached file: {rel} ({what})]"
+END = "[end of attached file: {rel}]"
+ATTACHED = re.compile(
+    r"^\[attached file: (?P<rel>.+?) \((?P<what>[^\n]*)\)\]\n"
+    r".*?^\[end of attached file: (?P=rel)\]$",
+    re.S | re.M,
+)
+
+
+def project_files(ws: Workspace) -> list[str]:
+    """The files a mention may name: not ignored, not withheld, sorted (may be slow: a thread)."""
+    files: list[str] = []
+    for rel in IgnoreRules(ws.root).iter_files():
+        if not ws.is_secret(rel):
+            files.append(rel)
+            if len(files) >= MAX_FILES:
+                break
+    files.sort()
+    return files
+
+
+def mention_text(rel: str) -> str:
+    """How a path is written as a mention (quoted when it holds a space)."""
+    return f'@"{rel}"' if any(ch.isspace() for ch in rel) else f"@{rel}"
+
+
+# -- ranking ------------------------------------------------------------------
+
+
+def score(query: str, path: str) -> float | None:
+    """How well ``query`` names ``path`` (higher is better); None when it does not.
+
+    The query's characters must appear in order (case-insensitive). Matches in
+    the file name, at word starts and in runs score more; shorter paths win ties.
+    """
+    q, p = query.casefold(), path.casefold()
+    if not q:
+        return 1.0 / (1 + len(p))
+    base = p.rfind("/") + 1
+    if q in p[base:]:  # a substring of the file name: the best kind of match
+        at = p.index(q, base)
+        return 1000.0 + (100.0 if at == base else 0.0) - len(p) * 0.1
+    if q in p:
+        return 500.0 + (50.0 if p.startswith(q) else 0.0) - len(p) * 0.1
+    total, at, run = 0.0, 0, 0
+    for ch in q:
+        found = p.find(ch, at)
+        if found < 0:
+            return None
+        run = run + 1 if found == at else 1
+        starts_word = found == 0 or p[found - 1] in "/_-. "
+        total += run * 2 + (3 if starts_word else 0) + (2 if found >= base else 0)
+        at = found + 1
+    return total - len(p) * 0.1
+
+
+def rank(query: str, paths: Iterable[str], limit: int = SHOWN) -> list[str]:
+    """The ``limit`` paths that ``query`` names best."""
+    scored = [(s, path) for path in paths if (s := score(query, path)) is not None]
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return [path for _, path in scored[:limit]]
+
+
+# -- attaching ----------------------------------------------------------------
+
+
+@dataclass
+class Attached:
+    """The message as sent (text, then the attached files) and notes for the user."""
+
+    text: str
+    files: list[str] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (level, text)
+
+
+def mentions(text: str) -> list[str]:
+    """The paths mentioned in ``text``, in order, each once."""
+    found: list[str] = []
+    for match in MENTION.finditer(text):
+        rel = match.group(1) or match.group(2)
+        if rel and rel not in found:
+            found.append(rel)
+    return found
+
+
+def attach_mentions(ws: Workspace, text: str) -> Attached:
+    """``text`` with each mentioned file attached after it, in a delimited block."""
+    result = Attached(text)
+    blocks: list[str] = []
+    room = ATTACH_TOTAL
+    for written in mentions(text):
+        rel = _existing(ws, written)
+        if rel is None:
+            result.notes.append(("warning", _missing(written)))
+            continue
+        try:
+            block, note = _block(ws, rel, min(ATTACH_CHARS, room))
+        except (SandboxError, OSError) as err:
+            result.notes.append(("warning", f"@{safe_line(written)} not attached: {err}"))
+            continue
+        if note:
+            result.notes.append(("info" if block else "warning", note))
+        if block:
+            blocks.append(block)
+            result.files.append(rel)
+            room -= len(block)
+    if blocks:
+        result.text = text.rstrip() + "\n\n" + "\n\n".join(blocks)
+    return result
+
+
+def _existing(ws: Workspace, written: str) -> str | None:
+    """The project-relative path a mention names, trailing punctuation forgiven."""
+    for candidate in (written, written.rstrip(TRAILING)):
+        try:
+            if candidate and ws.resolve(candidate).exists():
+                return candidate
+        except SandboxError:
+            return candidate  # outside the project: _block says so
+    return None
+
+
+def _missing(written: str) -> str:
+    return (
+        f"@{safe_line(written)}: no such file in the project, so nothing was attached "
+        "(the text was sent as typed)"
+    )
+
+
+def _block(ws: Workspace, written: str, budget: int) -> tuple[str, str]:
+    """The attached block for one file ("" when refused) and a note for the user."""
+    target = ws.check_readable(written)  # raises for withheld files and paths outside
+    rel = ws.relpath(target)
+    if target.is_dir():
+        return "", f"@{safe_line(rel)} is a folder: mention its files instead; nothing attached"
+    if kind := special_file(target):
+        return "", f"@{safe_line(rel)} is a {kind}, not a regular file; nothing attached"
+    size = target.stat().st_size
+    with open(target, "rb") as fh:
+        data = fh.read(budget * 4 + 4)  # enough for `budget` characters of any UTF-8
+    if kind := binary_kind(data[:SNIFF_BYTES]):
+        return "", f"@{safe_line(rel)} is a binary file ({kind}); it was not attached"
+    text, encoding_note = decode(data)
+    lines = text.splitlines()
+    if len(data) < size:
+        lines.pop()  # the last line read may be cut in the middle
+    shown, used = [], 0
+    for line in lines:
+        if used + len(line) + 1 > budget and shown:
+            break
+        shown.append(line[:budget])
+        used += len(line) + 1
+    whole = len(data) == size and len(shown) == len(lines) and used <= budget
+    total = f"{len(lines):,}" if len(data) == size else count_lines(target)
+    what = f"{total} lines, {size:,} bytes"
+    if not whole:
+        what = f"lines 1-{len(shown):,} of {total}, {size:,} bytes"
+    body = [BEGIN.format(rel=rel, what=what)]
+    if encoding_note:
+        body.append(f"[{encoding_note}]")
+    if not whole:
+        body.append(
+            f"[note: a large file; only lines 1-{len(shown):,} are attached. "
+            f"read_file with start_line={len(shown) + 1} shows the rest]"
+        )
+    body += [*shown, END.format(rel=rel)]
+    if whole:
+        ws.read_paths.add(rel)  # the model has seen all of it, as if it had read it
+        return "\n".join(body), ""
+    note = f"{rel} is large: attached lines 1-{len(shown):,} of {total}, with a note"
+    return "\n".join(body), note
+
+
+def count_lines(target: Path) -> str:
+    """How many lines a large file has, read in chunks ("many" past COUNT_UP_TO bytes)."""
+    count, read, last = 0, 0, b"\n"
+    with open(target, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            count += chunk.count(b"\n")
+            read, last = read + len(chunk), chunk[-1:]
+            if read > COUNT_UP_TO:
+                return "many"
+    unended = last != b"\n"  # a last line without a newline is a line too
+    return f"{count + unended:,}"
+
+
+def shorten_attachments(text: str) -> str:
+    """A message as the transcript shows it: each attached file as one line."""
+    return ATTACHED.sub(lambda m: f"[attached: {m['rel']} ({m['what']})]", text)
