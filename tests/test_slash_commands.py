@@ -68,6 +68,12 @@ def test_the_registry_has_every_command_once_and_parses_what_is_typed() -> None:
     assert slash_command("fix /model") is None
 
 
+def test_the_readme_table_lists_every_command() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for command in COMMANDS:
+        assert f"| `{command.usage}` |" in readme
+
+
 async def test_an_unknown_command_is_said_kept_in_the_box_and_never_sent(project: Path) -> None:
     async with running(project, [Turn(content="ok")]) as (app, server, pilot):
         await slash(pilot, "/deploy now")

@@ -42,7 +42,8 @@ def project_files(ws: Workspace) -> list[str]:
     """The files a mention may name: not ignored, not withheld, sorted (may be slow: a thread)."""
     files: list[str] = []
     for rel in IgnoreRules(ws.root).iter_files():
-        if not ws.is_secret(rel):
+        # A name with control characters is never put in the box (it could move the cursor).
+        if rel.isprintable() and not ws.is_secret(rel):
             files.append(rel)
             if len(files) >= MAX_FILES:
                 break
