@@ -120,6 +120,20 @@ async def test_at_opens_the_list_tab_takes_the_file_and_enter_sends_it_attached(
     )
 
 
+async def test_a_file_created_later_is_offered_at_the_next_mention(project: Path) -> None:
+    async with running(project, [Turn(content="ok")], watch=True) as (app, _server, pilot):
+        menu = app.composer.completion
+        await type_text(pilot, "@apri")
+        await wait_for(pilot, lambda: len(app.composer.paths) > 0)
+        assert not menu.is_open  # no such file yet
+        app.composer.input.value = ""
+        (project / "apricot.py").write_text("x = 1\n")  # the watcher sees it
+        await wait_for(pilot, lambda: app.composer.listed_at == float("-inf"), timeout=15)
+        await type_text(pilot, "@apri")
+        await wait_for(pilot, lambda: menu.is_open)
+        assert [c.label for c in menu.choices] == ["apricot.py"]
+
+
 async def test_enter_in_the_list_takes_the_file_without_sending(project: Path) -> None:
     async with running(project, [Turn(content="ok")]) as (app, server, pilot):
         await type_text(pilot, "@carto")

@@ -13,7 +13,7 @@ from kimitui.tui.commands import export_session, raise_limit, run_slash, slash_c
 from kimitui.tui.dialogs import WaitOrStopScreen
 from kimitui.tui.help import HelpScreen
 from kimitui.tui.host import AppHost
-from kimitui.tui.mentions import attach_mentions, project_files
+from kimitui.tui.mentions import PathIndex, attach_mentions, project_files
 from kimitui.tui.messages import (
     ComposerSubmitted,
     FilesChanged,
@@ -151,7 +151,8 @@ class AppActions(AppHost):
 
     async def _list_paths(self) -> None:
         # A big tree takes a moment to walk: off the event loop.
-        paths = await asyncio.to_thread(project_files, self.agent.toolbox.workspace)
+        workspace = self.agent.toolbox.workspace
+        paths = await asyncio.to_thread(lambda: PathIndex(project_files(workspace)))
         self.composer.set_paths(paths)
 
     @on(TextArea.Changed, "#composer-input")
@@ -193,7 +194,7 @@ class AppActions(AppHost):
         if message.structure or message.outside:
             self.project_tree.reload()
         if message.structure:
-            self.composer.set_paths(None)  # listed again at the next @
+            self.composer.paths_stale()  # listed again at the next @
 
     @on(WatchProblem)
     def _watch_problem(self, message: WatchProblem) -> None:

@@ -8,7 +8,7 @@ the box hands it ↑/↓, Tab, Enter and Esc while the list is open.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -16,7 +16,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from kimitui.core.safetext import safe_line
-from kimitui.tui.mentions import SHOWN, mention_text, rank, score
+from kimitui.tui.mentions import SHOWN, PathIndex, mention_text, score
 
 Location = tuple[int, int]  # (row, column) in the message box
 AT_TOKEN = re.compile(r"(?:^|(?<=\s))@([^\s\"]*)$")  # "@" and what follows, up to the cursor
@@ -64,8 +64,8 @@ def context_at(line: str, row: int, column: int) -> Context | None:
     return None
 
 
-def path_choices(query: str, paths: Iterable[str]) -> list[Choice]:
-    return [Choice(mention_text(p) + " ", p) for p in rank(query, paths)]
+def path_choices(query: str, paths: PathIndex) -> list[Choice]:
+    return [Choice(mention_text(p) + " ", p) for p in paths.rank(query)]
 
 
 def command_choices(query: str, commands: Sequence[CommandInfo]) -> list[Choice]:

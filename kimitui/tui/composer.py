@@ -28,11 +28,13 @@ from kimitui.tui.completion import (
     context_at,
     path_choices,
 )
+from kimitui.tui.mentions import PathIndex
 from kimitui.tui.messages import ComposerSubmitted, PathsWanted, PendingRecalled
 
 FOLD_LINES = 8  # pastes with more lines than this are folded to a token
 FOLD_CHARS = 1_500  # ... and so are long single-line ones
 NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j", "newline"})
+PATHS_STALE_S = 5.0  # a file list older than this is listed again at the next mention
 
 
 def line_count(text: str) -> int:
@@ -160,7 +162,8 @@ class Composer(Vertical):
         super().__init__(id=id)
         self.pending: list[str] = []
         self.commands: list[CommandInfo] = []
-        self.paths: list[str] | None = None  # None: not listed yet (the App lists them)
+        self.paths = PathIndex([])  # the App lists the files when a mention starts
+        self.listed_at = float("-inf")
         self._paths_asked = False
         self._completing: Context | None = None  # the token the open list completes
         self._dismissed: Location | None = None  # where the token Esc closed starts
@@ -206,13 +209,18 @@ class Composer(Vertical):
     def completion(self) -> CompletionList:
         return self.query_one(CompletionList)
 
-    def set_paths(self, paths: list[str] | None) -> None:
-        """The project's files a mention may name (None: the tree changed, list again)."""
+    def set_paths(self, paths: PathIndex) -> None:
+        """The project's files a mention may name (listed by the App, off the loop)."""
         self.paths = paths
+        self.listed_at = time.monotonic()
         self._paths_asked = False
-        if paths is not None and self._completing is not None:
+        if self._completing is not None and self._completing.kind == "@":
             self._completing = None
             self.update_completion()
+
+    def paths_stale(self) -> None:
+        """The tree changed: the next mention lists the files again."""
+        self.listed_at = float("-inf")
 
     @on(TextArea.SelectionChanged, "#composer-input")
     def _cursor_moved(self, event: TextArea.SelectionChanged) -> None:
@@ -232,17 +240,22 @@ class Composer(Vertical):
             return
         if context == self._completing:
             return  # the cursor event after the text event: nothing new
-        self._completing = context
+        before, self._completing = self._completing, context
+        if before is None or before.start != context.start:
+            self._list_paths_if_stale(context)
         self.completion.show(self._choices(context))
+
+    def _list_paths_if_stale(self, context: Context) -> None:
+        """A new mention asks for the file list when there is none or it is old;
+        the old one is used meanwhile."""
+        stale = time.monotonic() - self.listed_at > PATHS_STALE_S
+        if context.kind == "@" and stale and not self._paths_asked:
+            self._paths_asked = True
+            self.post_message(PathsWanted())
 
     def _choices(self, context: Context) -> list[Choice]:
         if context.kind == "/":
             return command_choices(context.query, self.commands)
-        if self.paths is None:
-            if not self._paths_asked:
-                self._paths_asked = True
-                self.post_message(PathsWanted())
-            return []
         return path_choices(context.query, self.paths)
 
     def completion_key(self, key: str) -> bool:
