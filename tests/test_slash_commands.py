@@ -13,6 +13,8 @@ from textual.widgets import Static
 from tui_helpers import SIZE, call, make_project, running, type_text, wait_for
 
 from kimitui.core.compaction import SUMMARY_HEADER
+from kimitui.core.session import start_session
+from kimitui.core.transcript import load_transcript
 from kimitui.demo.script import Turn
 from kimitui.tools.git import REVIEW_PROMPT
 from kimitui.tui.commandjobs import INIT_PROMPT, DiffScreen
@@ -203,15 +205,22 @@ async def test_model_switches_the_model_for_the_next_call(project: Path) -> None
 
 async def test_clear_starts_a_fresh_conversation_in_the_same_session(project: Path) -> None:
     turns = [Turn(content="first answer"), Turn(content="second answer")]
-    async with running(project, turns, task="first task") as (app, server, pilot):
-        session = app.agent.client.session_id
+    async with running(project, turns) as (app, server, pilot):
+        recorder = start_session(app.agent, task="first task")
+        app.composer.input.value = "first task"
+        await pilot.press("enter")
         await idle(pilot, app)
         await slash(pilot, "/clear")
         await wait_for(pilot, lambda: shown(app, "conversation cleared"))
         app.composer.input.value = "second task"
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(server.requests) == 2)
-        assert app.agent.client.session_id == session
+        await idle(pilot, app)
+    recorder.close()
+    # The saved session goes on, and a resume starts from the fresh conversation.
+    saved = load_transcript(recorder.path)
+    assert [m["role"] for m in saved.messages] == ["system", "user", "assistant"]
+    assert saved.messages[1]["content"] == "second task"
     roles = [m["role"] for m in server.requests[1]["messages"]]
     assert roles == ["system", "user"] and users(server.requests[1]) == ["second task"]
     assert "first" not in str(server.requests[1]["messages"])
