@@ -196,10 +196,3 @@ def live_output(app: AppHost, event: ev.CommandOutputDelta) -> None:
         return
     record.output += event.text
     app.tools.upsert(record)
-
-
-def undo_step(app: AppHost) -> None:
-    """The palette's "undo the last step": restore the newest checkpoint, tell the model."""
-    from kimitui.tui.undo import undo_checkpoint
-
-    undo_checkpoint(app)

@@ -81,6 +81,18 @@ def _restore(app: KimiApp, store: Checkpoints, step: int, overwrite: Collection[
     app.refresh_bindings()
 
 
+def undo_command(app: KimiApp, argument: str) -> None:
+    """``/undo``: the last step (as ctrl+z); ``/undo STEP``: back to before STEP."""
+    argument = argument.strip()
+    if not argument:
+        app.action_undo()
+    elif argument.isdecimal():
+        undo_checkpoint(app, int(argument))
+    else:
+        app.notify("/undo takes a step number: /undo 3 restores the project as it was "
+                   "before step 3", severity="warning")  # fmt: skip
+
+
 def pick_checkpoint(app: KimiApp) -> None:
     """The palette's "undo to a step…": choose any checkpoint of the session."""
     store = app.agent.toolbox.checkpoints
