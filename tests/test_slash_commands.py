@@ -96,7 +96,7 @@ async def test_slash_lists_the_commands_and_enter_runs_one_that_needs_nothing_mo
         await type_text(pilot, "/")
         menu = app.composer.completion
         await wait_for(pilot, lambda: menu.is_open)
-        assert [c.label for c in menu.choices][:3] == ["/help", "/undo", "/diff"]
+        assert [c.label for c in menu.choices][:3] == ["/help", "/undo [STEP]", "/diff"]
         await type_text(pilot, "co")
         assert [c.label for c in menu.choices][:3] == ["/commit [MESSAGE]", "/compact", "/cost"]
         await pilot.press("down", "down", "enter")  # /cost: runs at once
@@ -128,6 +128,24 @@ async def test_undo_takes_back_the_last_applied_edit(project: Path) -> None:
         assert (project / "app.py").read_text() == "X = 1\n"
         await slash(pilot, "/undo")
         await wait_for(pilot, lambda: (project / "app.py").read_text() == before)
+
+
+async def test_undo_with_a_step_goes_back_to_before_that_step(project: Path) -> None:
+    turns = [
+        Turn(tool_calls=(call("write_file", {"path": "a.py", "content": "A = 1\n"}),)),
+        Turn(tool_calls=(call("write_file", {"path": "b.py", "content": "B = 1\n"}),)),
+        Turn(content="Wrote both."),
+    ]
+    async with running(project, turns, task="two files") as (app, _server, pilot):
+        await idle(pilot, app)
+        assert (project / "a.py").exists() and (project / "b.py").exists()
+        await slash(pilot, "/undo soon")
+        await wait_for(pilot, lambda: shown(app, "/undo takes a step number"))
+        assert (project / "b.py").exists()
+        app.composer.input.value = ""
+        await slash(pilot, "/undo 1")
+        await wait_for(pilot, lambda: not (project / "a.py").exists())
+        assert not (project / "b.py").exists()
 
 
 async def test_diff_shows_the_working_tree_diff_and_needs_git(repo: Path, project: Path) -> None:

@@ -52,7 +52,7 @@ def undo_checkpoint(app: KimiApp, to: int | None = None) -> None:
     try:
         plan = store.plan(to)
     except CheckpointError as err:
-        app.notify(str(err), severity="warning")
+        app.agent.emit(ev.Notice(str(err), "warning"))
         return
     if not plan.theirs:
         _restore(app, store, plan.point.step, ())
@@ -89,8 +89,8 @@ def undo_command(app: KimiApp, argument: str) -> None:
     elif argument.isdecimal():
         undo_checkpoint(app, int(argument))
     else:
-        app.notify("/undo takes a step number: /undo 3 restores the project as it was "
-                   "before step 3", severity="warning")  # fmt: skip
+        text = "/undo takes a step number: /undo 3 restores the project as it was before step 3"
+        app.agent.emit(ev.Notice(text, "warning"))
 
 
 def pick_checkpoint(app: KimiApp) -> None:
