@@ -48,8 +48,8 @@ DEFAULT_PORT = 8000
 # long is killed: a wedged session must not keep the server from stopping.
 SESSION_QUIT_S = 5.0
 PUBLIC_WARNING = (
-    "kimitui serve: WARNING: listening on {host}, not loopback: anyone who can reach "
-    "{url} can drive kimitui on {project}, approve its edits and change the project. "
+    "kimitui serve: WARNING: listening on {host} port {port}, not loopback only: anyone "
+    "who can reach it can drive kimitui on {project}, approve its edits and change the project. "
     "There is no password; use --public only on a network you trust."
 )
 # Flags handed on to every `kimitui PROJECT ...` the server starts, as they were given.
@@ -126,10 +126,11 @@ def main(argv: list[str]) -> int:
     except OSError as err:
         print(f"kimitui serve: {_safe(str(err))}", file=sys.stderr)
         return EXIT_FAILED
-    url = _url(args.host, sock.getsockname()[1])
+    port = sock.getsockname()[1]
+    url = _url(args.host, port)
     loopback = is_loopback(args.host)
     if not loopback:
-        warning = PUBLIC_WARNING.format(host=args.host, url=url, project=_safe(str(project)))
+        warning = PUBLIC_WARNING.format(host=args.host, port=port, project=_safe(str(project)))
         print(warning, file=sys.stderr, flush=True)
     server = KimiServer(session_command(project, args), project=project, url=url, loopback=loopback)
     server.run(sock)
@@ -239,7 +240,10 @@ def _why(err: OSError) -> str:
 
 
 def _url(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
+    """The address to open: an any-address server is reached here through loopback."""
+    if host in ("0.0.0.0", "::", "[::]", ""):
+        host = "127.0.0.1" if host == "0.0.0.0" or socket.has_dualstack_ipv6() else "::1"
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
     return f"http://{shown}:{port}"
 
 
