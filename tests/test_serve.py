@@ -417,3 +417,13 @@ def test_the_session_command_quotes_every_word(tmp_path: Path) -> None:
         "3",
     ]
     assert shlex.split(serve_cmd.session_command(project, args)) == ["exec", *argv]
+
+
+def test_the_readme_names_every_serve_flag() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## In a browser (`kimitui serve`)\n", 1)[1].split("\n## ", 1)[0]
+    for action in serve_cmd.build_parser()._actions:
+        for flag in action.option_strings:
+            if flag not in ("-h", "--help"):
+                assert f"`{flag}" in section, flag
+    assert "whoever can open the page can change the project" in section
