@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import os
 import shlex
@@ -20,12 +21,14 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import WSCloseCode, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
+from yarl import URL
 
 from kimitui.cli import (
     DEMO_PROJECT_ENV,
@@ -37,8 +40,6 @@ from kimitui.cli import (
 )
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 EXIT_FAILED = 1
@@ -258,8 +259,6 @@ class KimiServer(Server):
         self.sessions: dict[web.WebSocketResponse, AppService] = {}
 
     def run(self, sock: socket.socket) -> None:
-        from aiohttp import web
-
         self.initialize_logging()
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
@@ -275,8 +274,6 @@ class KimiServer(Server):
         )
 
     async def _make_app(self) -> web.Application:
-        from aiohttp import web
-
         @web.middleware
         async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             problem = _refusal(request, loopback=self.loopback)
@@ -291,13 +288,13 @@ class KimiServer(Server):
     async def handle_index(self, request: web.Request) -> Any:
         # The page names its WebSocket by absolute URL: the one the browser used, so a
         # page reached as http://localhost:8000 or over the LAN connects back the same way.
+        # (textual-serve's handler reads public_url before its first await: no other
+        # request can change it in between.)
         self.public_url = f"{request.scheme}://{request.host}"
         return await super().handle_index(request)
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """One page, one `kimitui` process; kept in `sessions` so shutdown can end them all."""
-        from aiohttp import web
-
         websocket = web.WebSocketResponse(heartbeat=15)
         await websocket.prepare(request)
         service = AppService(
@@ -311,7 +308,7 @@ class KimiServer(Server):
         self.sessions[websocket] = service
         try:
             await service.start(*_terminal_size(request))
-            await self._process_messages(websocket, service)
+            await _until_either_ends(self._process_messages(websocket, service), service)
         finally:
             del self.sessions[websocket]
             await asyncio.shield(_end(service))
@@ -321,8 +318,6 @@ class KimiServer(Server):
     async def on_shutdown(self, app: web.Application) -> None:
         # Closing a page's socket ends its handler, which ends its session: all at once,
         # not one after another, and before aiohttp starts waiting for handlers.
-        from aiohttp import WSCloseCode
-
         closing = [
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"kimitui serve stopped")
             for ws in list(self.sessions)
@@ -347,6 +342,23 @@ def _terminal_size(request: web.Request) -> tuple[int, int]:
     return number("width", 80), number("height", 24)
 
 
+async def _until_either_ends(messages: Coroutine[Any, Any, None], service: AppService) -> None:
+    """The page's messages, until the page leaves or the session ends.
+
+    A session that exits without saying so (it failed to start, it crashed) would
+    otherwise leave its page connected to nothing, showing nothing, forever.
+    """
+    relay = asyncio.ensure_future(messages)
+    session = service._task  # textual-serve keeps it private; pinned to 1.1.3
+    waiting = {relay} if session is None else {relay, session}
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+
+
 async def _end(service: AppService) -> None:
     """Asks the session to quit; one that does not within SESSION_QUIT_S is killed."""
     try:
@@ -360,8 +372,6 @@ async def _end(service: AppService) -> None:
 
 def _refusal(request: web.Request, *, loopback: bool) -> str | None:
     """Why a request is refused: a foreign Host (DNS rebinding) or Origin (another site)."""
-    from yarl import URL
-
     try:
         asked = URL(f"http://{request.host}")
         host = asked.host or ""

@@ -13,6 +13,7 @@ on textual-serve's terminal object as the page creates it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shlex
@@ -125,15 +126,15 @@ def _collect(stream, into: list[str]) -> None:
 
 
 @contextmanager
-def serving(tmp_path: Path, project: Path, *flags: str) -> Iterator[Served]:
-    """`kimitui serve PROJECT --demo ...` on a free port, stopped by SIGTERM afterwards."""
+def serving(tmp_path: Path, project: Path, *flags: str, **env: str) -> Iterator[Served]:
+    """`kimitui serve PROJECT ...` on a free port, stopped by SIGTERM afterwards."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "kimitui", "serve", str(project), "--port", str(port), *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=clean_env(tmp_path / "state"),
+        env=clean_env(tmp_path / "state", **env),
         cwd=tmp_path,
         start_new_session=True,
     )
@@ -286,6 +287,10 @@ async def test_the_page_and_its_websocket_without_a_browser(tmp_path: Path) -> N
             # The socket closed: its session ends, the server goes on.
             assert wait_gone(served.session_token, seconds=20)
             assert served.proc.poll() is None
+            # A reload: a new session on the same demo copy (not a second copy, which
+            # would refuse the folder the first one filled).
+            async with http.ws_connect(url + "/ws?width=100&height=30") as ws:
+                await _read_until(ws, "approve: ask")
     assert no_shell_ran(tmp_path)
 
 
@@ -293,22 +298,24 @@ async def _read_until(ws, needle: str, seconds: float = 60) -> str:
     import aiohttp
 
     screen = ""
-    deadline = time.monotonic() + seconds
-    while needle not in screen:
-        message = await ws.receive(timeout=max(deadline - time.monotonic(), 0.1))
-        assert message.type == aiohttp.WSMsgType.BINARY, (message.type, message.data, screen)
-        screen += ANSI.sub("", message.data.decode("utf-8", "replace"))
+    # One deadline for the lot: the server's heartbeat pings restart receive()'s own timeout.
+    async with asyncio.timeout(seconds):
+        while needle not in screen:
+            message = await ws.receive()
+            assert message.type == aiohttp.WSMsgType.BINARY, (message.type, message.data, screen)
+            screen += ANSI.sub("", message.data.decode("utf-8", "replace"))
     return screen
 
 
 async def _next_text(ws) -> str:
     import aiohttp
 
-    while True:
-        message = await ws.receive(timeout=30)
-        if message.type == aiohttp.WSMsgType.TEXT:
-            return message.data
-        assert message.type == aiohttp.WSMsgType.BINARY, message.type
+    async with asyncio.timeout(30):
+        while True:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.TEXT:
+                return message.data
+            assert message.type == aiohttp.WSMsgType.BINARY, message.type
 
 
 async def test_other_sites_and_other_host_names_are_refused(tmp_path: Path) -> None:
@@ -330,6 +337,27 @@ async def test_other_sites_and_other_host_names_are_refused(tmp_path: Path) -> N
                 assert page.status == 200
                 assert f"ws://localhost:{served.port}/ws" in await page.text()
         assert not running(served.session_token)  # no refused request started a session
+
+
+async def test_a_session_that_cannot_start_closes_its_page(tmp_path: Path) -> None:
+    import aiohttp
+
+    project = tmp_path / "gone"
+    project.mkdir()
+    with serving(tmp_path, project, MOONSHOT_API_KEY="sk-test") as served:
+        project.rmdir()  # checked when the server started; gone when the page comes
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(served.url + "/ws") as ws,
+            asyncio.timeout(60),
+        ):
+            message = await ws.receive()
+            while message.type == aiohttp.WSMsgType.BINARY:
+                message = await ws.receive()
+            assert message.type == aiohttp.WSMsgType.CLOSE
+        # Why it ended is in the server's output, for whoever runs it.
+        _wait_for(lambda: "does not exist" in served.text(), "the session's error")
+        assert served.proc.poll() is None
 
 
 # -- flags ----------------------------------------------------------------------------
