@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kimitui serve",
         description="The kimitui TUI in a browser (textual-serve): each page opened starts "
         "its own kimitui session on PROJECT. Bound to loopback unless --public.",
+        epilog="The flags after --public mean what they mean for `kimitui PROJECT`, and are "
+        "handed to every session.",
     )
     p.add_argument("project", nargs="?", default=None, metavar="PROJECT", help="default: .")
     p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1)")
@@ -81,15 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a --host that is not loopback: whoever reaches the page can change the project",
     )
+    # Handed on to every session, checked here with the same types as `kimitui PROJECT`.
     p.add_argument("--demo", action="store_true", help="offline: the scripted model and sample")
     p.add_argument("--model", help="model id")
     p.add_argument("--base-url", dest="base_url", help="OpenAI-compatible endpoint")
     p.add_argument("--api-key-env", dest="api_key_env", metavar="VAR", help="env var of the key")
-    p.add_argument("--max-steps", dest="max_steps", type=_positive_int, metavar="N")
-    p.add_argument("--token-budget", dest="token_budget", type=_positive_int, metavar="N")
-    p.add_argument("--time-budget", dest="time_budget", type=_positive_float, metavar="SECONDS")
-    p.add_argument("--idle-timeout", dest="idle_timeout", type=_positive_float, metavar="SECONDS")
-    p.add_argument("--approve", choices=["ask", "auto", "never"], help="default ask")
+    p.add_argument(
+        "--max-steps", dest="max_steps", type=_positive_int, metavar="N", help="per session"
+    )
+    p.add_argument(
+        "--token-budget", dest="token_budget", type=_positive_int, metavar="N", help="per session"
+    )
+    p.add_argument(
+        "--time-budget",
+        dest="time_budget",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="per session",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        dest="idle_timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="a silent stream fails after this long",
+    )
+    p.add_argument("--approve", choices=["ask", "auto", "never"], help="edits (default ask)")
     p.add_argument("--theme", help="TUI theme name")
     return p
 
