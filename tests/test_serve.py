@@ -195,19 +195,21 @@ def no_shell_ran(tmp_path: Path) -> bool:
 # -- a real browser ------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
+needs_browser = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="no browser here: /usr/bin/chromium is missing (.ci/run installs Debian's "
     "chromium package); test_the_page_and_its_websocket_without_a_browser still checks "
     "the page and the WebSocket handshake",
 )
-def test_a_browser_sees_the_app_types_a_message_and_approves_the_first_edit(
-    tmp_path: Path,
-) -> None:
+
+
+@contextmanager
+def browser_page(served: Served) -> Iterator:
+    """A Chromium page on the server, its terminal readable; closed (and its session
+    ended) on leaving."""
     from playwright.sync_api import sync_playwright
 
-    project = tmp_path / "demo"
-    with serving(tmp_path, project, "--demo") as served, sync_playwright() as pw:
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -216,28 +218,63 @@ def test_a_browser_sees_the_app_types_a_message_and_approves_the_first_edit(
             page.add_init_script(KEEP_TERMINAL)
             started = time.monotonic()
             page.goto(served.url)
-            screen = _wait_screen(page, lambda s: "approve: ask" in s and "demo" in s)
+            _wait_screen(page, lambda s: "approve: ask" in s)
             print(f"app visible {time.monotonic() - started:.2f} s after the page was asked for")
-            assert "kimitui · demo" in screen
-
-            page.focus(".xterm-helper-textarea")
-            page.keyboard.press("Control+l")  # to the composer, whatever has the focus
-            page.keyboard.type("keep the tests green")
-            page.keyboard.press("Enter")
-            _wait_screen(page, lambda s: "keep the tests green" in s)
-
-            screen = _wait_screen(page, lambda s: REVIEW_TITLE.search(s) is not None)
-            path = REVIEW_TITLE.search(screen).group(1)
-            assert not (project / path).exists()  # a new file, waiting for the verdict
-            time.sleep(1.0)  # keys in the gate's first 0.3 s decide nothing (tui/guard.py)
-            page.keyboard.press("y")
-            _wait_for(lambda: (project / path).is_file(), "the approved edit on disk")
-            assert running(served.session_token)
+            yield page
         finally:
             browser.close()
-        # The page is gone: its session ends; the server stays for the next page.
-        assert wait_gone(served.session_token, seconds=20), "the session outlived its page"
-        assert served.proc.poll() is None
+    # The page is gone: its session ends; the server stays for the next page.
+    assert wait_gone(served.session_token, seconds=20), "the session outlived its page"
+    assert served.proc.poll() is None
+
+
+def type_message(page, text: str) -> None:
+    page.focus(".xterm-helper-textarea")
+    page.keyboard.press("Control+l")  # to the composer, whatever has the focus
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+@needs_browser
+def test_a_browser_sees_the_demo_types_a_message_and_approves_the_first_edit(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "demo"
+    with serving(tmp_path, project, "--demo") as served, browser_page(served) as page:
+        assert "kimitui · demo" in page.evaluate(READ_SCREEN)
+        # The demo starts its own scripted task: what is typed is a message to the model.
+        type_message(page, "keep the tests green")
+        _wait_screen(page, lambda s: "keep the tests green" in s)
+
+        screen = _wait_screen(page, lambda s: REVIEW_TITLE.search(s) is not None)
+        path = REVIEW_TITLE.search(screen).group(1)
+        assert not (project / path).exists()  # a new file, waiting for the verdict
+        time.sleep(1.0)  # keys in the gate's first 0.3 s decide nothing (tui/guard.py)
+        page.keyboard.press("y")
+        _wait_for(lambda: (project / path).is_file(), "the approved edit on disk")
+        assert running(served.session_token)
+
+
+@needs_browser
+def test_a_task_typed_in_the_browser_reaches_the_model(tmp_path: Path) -> None:
+    from kimitui.demo import copy_sample, demo_turns
+    from kimitui.demo.server import ScriptedServer
+
+    project = tmp_path / "shop"
+    copy_sample(project)
+    task = "Split app.py into models.py and logic.py, typed in a browser"
+    model = ScriptedServer(demo_turns(), api_key="sk-test")
+    with (
+        model.run_in_thread() as base_url,
+        serving(tmp_path, project, "--base-url", base_url, MOONSHOT_API_KEY="sk-test") as served,
+        browser_page(served) as page,
+    ):
+        assert "ready" in page.evaluate(READ_SCREEN).splitlines()[0]
+        assert not model.requests  # no task yet: the composer waits for one
+        type_message(page, task)
+        _wait_screen(page, lambda s: REVIEW_TITLE.search(s) is not None)
+        first = model.requests[0]["messages"]
+        assert any(m["role"] == "user" and task in m["content"] for m in first)
 
 
 def _wait_screen(page, predicate, seconds: float = 90) -> str:
@@ -248,6 +285,8 @@ def _wait_screen(page, predicate, seconds: float = 90) -> str:
         if predicate(screen):
             return screen
         time.sleep(0.1)
+    if not page.evaluate("() => Boolean(window.__kimitui_terminal)"):
+        pytest.fail("the page never built its terminal object (textual-serve's page changed?)")
     pytest.fail(f"the browser never showed what was expected; its screen:\n{screen}")
 
 
