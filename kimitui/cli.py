@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, as the shell reports `yes | head`
 PICK = ":pick"  # --resume with no ID
+# Set by `kimitui serve --demo`, which copies the sample once for every browser session.
+DEMO_PROJECT_ENV = "KIMITUI_DEMO_PROJECT"
 
 
 class UsageError(Exception):
@@ -45,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         "`kimitui doctor` shows the sandbox and what this machine gives. "
         "`kimitui undo [--to STEP] [--list]` restores a checkpoint. "
         "`kimitui mcp list` shows the MCP servers and their tools. "
-        "`kimitui acp [PROJECT]` speaks the Agent Client Protocol for editors.",
+        "`kimitui acp [PROJECT]` speaks the Agent Client Protocol for editors. "
+        "`kimitui serve [PROJECT] [--port N]` opens the TUI in a browser (loopback only "
+        "unless --public).",
     )
     p.add_argument(
         "project",
@@ -166,6 +170,8 @@ def _prepare_project(args: argparse.Namespace, resumed: Transcript | None) -> Pa
         target = (
             Path(args.project) if args.project else Path(tempfile.mkdtemp(prefix="kimitui-demo-"))
         )
+        if _copied_by_serve(target):
+            return target.resolve()
         try:
             copy_sample(target)
         except ValueError as err:
@@ -174,6 +180,12 @@ def _prepare_project(args: argparse.Namespace, resumed: Transcript | None) -> Pa
     project = Path(args.project or ".")
     _check_folder(project)
     return project.resolve()
+
+
+def _copied_by_serve(target: Path) -> bool:
+    """`kimitui serve --demo` copied the sample here already; a reloaded page reuses it."""
+    copied = os.environ.get(DEMO_PROJECT_ENV)
+    return bool(copied) and target.is_dir() and str(target.resolve()) == copied
 
 
 def _check_folder(project: Path) -> None:
@@ -208,7 +220,7 @@ def _check_flags(args: argparse.Namespace, approve: str) -> None:
     if args.json and not args.headless:
         raise UsageError("--json needs --headless")
     if not args.headless:
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        if not (sys.stdin.isatty() and sys.stdout.isatty()) and not _in_browser():
             raise UsageError(
                 "the TUI needs a terminal; for scripts and pipes run with --headless "
                 "(e.g. kimitui --demo --headless --approve auto)"
@@ -220,6 +232,11 @@ def _check_flags(args: argparse.Namespace, approve: str) -> None:
         raise UsageError("--headless needs --task TEXT (or --resume)")
 
 
+def _in_browser() -> bool:
+    """Started by textual-serve (`kimitui serve`): Textual talks to the page over the pipes."""
+    return os.environ.get("TEXTUAL_DRIVER", "").startswith("textual.drivers.web_driver:")
+
+
 # Each subcommand's module has `main(argv) -> int`; imported only when used.
 SUBCOMMANDS = {
     "sessions": "kimitui.session_cmds",
@@ -228,6 +245,7 @@ SUBCOMMANDS = {
     "mcp": "kimitui.mcp_cmd",
     "doctor": "kimitui.doctor",
     "acp": "kimitui.acp.cli",
+    "serve": "kimitui.serve_cmd",
 }
 
 
