@@ -226,6 +226,7 @@ SUBCOMMANDS = {
     "undo": "kimitui.undo_cmd",
     "mcp": "kimitui.mcp_cmd",
     "doctor": "kimitui.doctor",
+    "compare": "kimitui.compare.cli",
 }
 
 
