@@ -20,12 +20,12 @@ REDRAW_EVERY_S = 0.1
 
 class Progress:
     def __init__(
-        self, specs: Sequence[RunSpec], lives: Sequence[Live], out: TextIO = sys.stderr
+        self, specs: Sequence[RunSpec], lives: Sequence[Live], out: TextIO | None = None
     ) -> None:
         self.specs = specs
         self.lives = lives
-        self.out = out
-        self.tty = out.isatty()
+        self.out = out or sys.stderr
+        self.tty = self.out.isatty()
         self._drawn = 0  # lines of the block on screen (terminal)
         self._last_draw = 0.0
         self._said: list[tuple[str, int]] = [("", -1)] * len(specs)  # (state, step) last printed
