@@ -7,7 +7,9 @@ transcript, and the project the comparison ran on is checked byte for byte.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
 import statistics
 import subprocess
 from pathlib import Path
@@ -16,8 +18,11 @@ from typing import Any
 import pytest
 
 from kimitui.cli import main
+from kimitui.compare.progress import Progress
+from kimitui.compare.runner import Live, RunResult, RunSpec
 from kimitui.compare.score import parse_tally
-from kimitui.config import ConfigError, read_config_file
+from kimitui.compare.table import markdown
+from kimitui.config import ConfigError, Settings, read_config_file
 from kimitui.core.catalog import find_session
 from kimitui.core.transcript import load_transcript
 from kimitui.demo import DEMO_TASK, copy_sample, demo_turns, sample_files
@@ -331,3 +336,52 @@ def test_tally_parsing() -> None:
     assert parse_tally(line) == (3, 3)
     assert parse_tally("run_tests: PASSED (exit code 0): 5 passed in 0.1s") == (5, 0)
     assert parse_tally("could not start the test command") == (0, 0)
+
+
+# -- the table and the progress lines, on their own -----------------------------------------
+
+
+def result(label: str, repeat: int, **values: Any) -> RunResult:
+    run = RunResult(label, label, None, repeat)
+    for key, value in values.items():
+        setattr(run, key, value)
+    return run
+
+
+def test_the_table_gives_median_and_range_and_escapes_names() -> None:
+    hostile = "evil\x1b[2J|name"
+    runs = [
+        result("a", 1, outcome="finished", steps=4, completion=100, reasoning=80),
+        result("a", 2, outcome="budget", steps=9, completion=300, reasoning=60),
+        result("a", 3, outcome="finished", steps=5, completion=200, reasoning=50),
+        result(hostile, 1, outcome="error", steps=1, tool_calls={"read_file": 2}),
+    ]
+    table = markdown(runs)
+    # Cells split on "|" but not on the escaped "\|" of a name.
+    lines = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in table.splitlines()]
+    rows = {cells[0]: cells[1:] for cells in lines}
+    assert rows[""] == ["a (3 runs)", "evil\\x1b[2J\\|name (1 runs)"]
+    assert rows["steps"] == ["5 (4-9)", "1"]
+    assert rows["outcome"] == ["2 finished, 1 budget", "1 error"]
+    assert rows["thinking share"] == ["25% (20%-80%)", "—"]  # 60/300, 50/200, 80/100
+    assert rows["tool calls"] == ["—", "read_file 2"]
+    assert "\x1b" not in table
+
+
+def test_progress_redraws_in_place_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    settings = Settings()
+    specs = [RunSpec(i, f"m{i}", None, 1, settings, "k") for i in range(2)]
+    lives = [Live(state="running", step=3, tokens=1234), Live()]
+    screen = Terminal()
+    progress = Progress(specs, lives, screen)
+    progress.redraw()
+    lives[0].state = "finished"
+    progress.close()
+    text = screen.getvalue()
+    assert text.count("\x1b[2K") == 4 and "\x1b[2F" in text  # two lines, drawn twice
+    assert "m0  #1  step   3      1,234 tok" in text and text.rstrip().endswith("waiting")
+    assert "finished" in text.split("\x1b[2F")[1]

@@ -169,17 +169,21 @@ async def _compare(
     lives = [Live() for _ in specs]
     progress = Progress(specs, lives)
     started = time.monotonic()
-    results = await run_all(
-        specs,
-        project,
-        out_dir,
-        task,
-        jobs=args.jobs,
-        demo=args.demo,
-        demo_pace=_demo_pace(),
-        lives=lives,
-        changed=progress.changed,
-    )
+    ticking = asyncio.create_task(progress.tick())
+    try:
+        results = await run_all(
+            specs,
+            project,
+            out_dir,
+            task,
+            jobs=args.jobs,
+            demo=args.demo,
+            demo_pace=_demo_pace(),
+            lives=lives,
+            changed=progress.changed,
+        )
+    finally:
+        ticking.cancel()
     progress.close()
     wall = time.monotonic() - started
     if args.json:

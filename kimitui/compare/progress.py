@@ -7,6 +7,7 @@ state changes, so nothing is overwritten and nothing needs a terminal to read.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ class Progress:
         spec, live = self.specs[i], self.lives[i]
         return (
             f"{safe_line(spec.label).ljust(self._width)}  #{spec.repeat}  step {live.step:>3}  "
-            f"{live.tokens:>9,} tok  {live.state}"
+            f"{live.tokens:>9,} tok  {live.elapsed():>6.1f} s  {live.state}"
         )
 
     def changed(self) -> None:
@@ -56,6 +57,12 @@ class Progress:
         body = "".join(f"\x1b[2K{self.line(i)}\n" for i in range(len(self.specs)))
         self._drawn = len(self.specs)
         self._write(up + body)
+
+    async def tick(self) -> None:
+        """On a terminal, keep the clocks moving while nothing else changes."""
+        while self.tty:
+            await asyncio.sleep(REDRAW_EVERY_S * 5)
+            self.redraw()
 
     def close(self) -> None:
         """The final state of every run, however recently the block was drawn."""

@@ -63,6 +63,13 @@ class Live:
     state: str = "waiting"  # waiting, copying, running, scoring, then the outcome
     step: int = 0
     tokens: int = 0
+    started: float | None = None
+    ended: float | None = None
+
+    def elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.ended or time.monotonic()) - self.started
 
 
 @dataclass
@@ -167,13 +174,13 @@ async def run_one(
 ) -> RunResult:
     """One run from copy to score; every failure ends up in the result, never raised."""
     result = RunResult(spec.label, spec.model, spec.provider, spec.repeat)
-    live.state = "copying"
+    live.state, live.started = "copying", time.monotonic()
     changed()
     try:
         copy = await asyncio.to_thread(workspace.make_copy, project, out_dir / _folder_name(spec))
     except (OSError, workspace.CopyError) as err:
         result.message = f"could not copy the project: {err}"
-        live.state = "error"
+        live.state, live.ended = "error", time.monotonic()
         changed()
         return result
     result.folder = str(copy.path)
@@ -184,7 +191,7 @@ async def run_one(
         result.message = result.message or f"{type(err).__name__}: {err}"
     finally:
         await asyncio.to_thread(workspace.release, copy)
-    live.state = result.outcome
+    live.state, live.ended = result.outcome, time.monotonic()
     changed()
     return result
 
