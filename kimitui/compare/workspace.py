@@ -3,7 +3,7 @@
 A git work tree gets a detached ``git worktree add`` (no branch is created or
 moved), with the user's uncommitted changes and untracked files laid over it,
 so every run starts from the folder as the user sees it. Afterwards the
-worktree is unregistered (``.git`` link removed, ``git worktree prune``): the
+worktree is unregistered (its ``.git`` link and its entry in the repository go): the
 user's repository keeps no trace, while the folder stays as a plain copy so
 the run's session can still be resumed there. Any other folder is copied file
 by file, honouring the same ignore rules the model's tools use.
@@ -119,13 +119,31 @@ def _overlay_changes(top: Path, dest: Path) -> None:
 
 
 def release(copy: RunCopy) -> None:
-    """Unregister a worktree from the user's repository; the folder stays as a plain copy."""
+    """Unregister a worktree from the user's repository; the folder stays as a plain copy.
+
+    Only this worktree's own entry goes (not ``git worktree prune``, which would
+    also clear stale entries of the user's).
+    """
     if copy.repo is None:
         return
     link = copy.root / ".git"
-    if link.is_file():
-        link.unlink()
-    _git(copy.repo, "worktree", "prune")
+    admin = _admin_dir(link)
+    link.unlink(missing_ok=True)
+    if admin is not None:
+        shutil.rmtree(admin, ignore_errors=True)
+
+
+def _admin_dir(link: Path) -> Path | None:
+    """The repository's ``worktrees/NAME`` folder that the worktree's ``.git`` file names."""
+    try:
+        text = link.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("gitdir: "):
+        return None
+    admin = Path(text.removeprefix("gitdir: ")).resolve()
+    # Only ever a worktree entry of a repository, never anything else the file might name.
+    return admin if admin.parent.name == "worktrees" and (admin / "gitdir").is_file() else None
 
 
 def remove(copy: RunCopy) -> None:
