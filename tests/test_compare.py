@@ -12,6 +12,7 @@ import json
 import re
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -169,9 +170,16 @@ def test_markdown_table_progress_and_sessions_that_resume_and_export(
     assert main(["export", session_id]) == 0
     assert "Split complete" in capsys.readouterr().out
     # Resumable where it ran: a follow-up question gets the scripted follow-up answer.
-    code = main(["--resume", session_id, "--demo", "--headless", "--task", "all good?"])
-    assert code == 0
-    assert "The split is in place" in capsys.readouterr().out
+    follow_up = ["--demo", "--headless", "--task", "all good?"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "kimitui", "--resume", session_id, *follow_up],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed session {session_id}: 7 step(s)" in resumed.stdout
+    assert "The split is in place" in resumed.stdout
 
 
 # -- budgets and broken servers ----------------------------------------------------------
