@@ -133,7 +133,7 @@ def test_two_models_two_repeats_in_parallel_match_their_transcripts(
             "min": min(steps),
             "max": max(steps),
         }
-        assert summary["measures"]["completion tokens"]["median"] == statistics.median(
+        assert summary["measures"]["completion"]["median"] == statistics.median(
             r["completion"] for r in mine
         )
         assert summary["tool_calls"]["write_file"]["max"] == max(
@@ -141,7 +141,7 @@ def test_two_models_two_repeats_in_parallel_match_their_transcripts(
         )
     thinker, terse = models["demo-thinker"]["measures"], models["demo-terse"]["measures"]
     # Two different token profiles, both finishing.
-    assert thinker["thinking share"]["min"] > 0.5 > terse["thinking share"]["max"]
+    assert thinker["thinking_share"]["min"] > 0.5 > terse["thinking_share"]["max"]
     assert terse["steps"]["max"] < thinker["steps"]["min"]
 
 

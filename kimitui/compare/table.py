@@ -35,26 +35,28 @@ def spread(values: Sequence[float | None]) -> Spread | None:
     return Spread(statistics.median(known), min(known), max(known))
 
 
-Measure = Callable[[RunResult], float | None]
-
-# name -> (what it reads from a run, how a value is written)
-MEASURES: dict[str, tuple[Measure, Callable[[float], str]]] = {
-    "tests passed": (lambda r: r.tests_passed, lambda v: f"{v:g}"),
-    "tests failed": (lambda r: r.tests_failed, lambda v: f"{v:g}"),
-    "steps": (lambda r: r.steps, lambda v: f"{v:g}"),
-    "prompt tokens": (lambda r: r.prompt, lambda v: f"{v:,.0f}"),
-    "cached tokens": (lambda r: r.cached, lambda v: f"{v:,.0f}"),
-    "completion tokens": (lambda r: r.completion, lambda v: f"{v:,.0f}"),
-    "reasoning tokens": (lambda r: r.reasoning, lambda v: f"{v:,.0f}"),
-    "thinking share": (lambda r: r.thinking_share, lambda v: f"{v:.0%}"),
-    "cost": (lambda r: r.cost, lambda v: f"{v:.4f}"),
-    "wall time (s)": (lambda r: r.wall_s, lambda v: f"{v:.1f}"),
-    "first token (s)": (lambda r: r.ttft_s, lambda v: f"{v:.2f}"),
-    "files changed": (lambda r: r.files_changed, lambda v: f"{v:g}"),
-    "lines added": (lambda r: r.added, lambda v: f"{v:g}"),
-    "lines removed": (lambda r: r.removed, lambda v: f"{v:g}"),
-    "retries": (lambda r: r.retries, lambda v: f"{v:g}"),
+# The run's field (also the key in the JSON) -> the row's title and how a value is written.
+MEASURES: dict[str, tuple[str, Callable[[float], str]]] = {
+    "tests_passed": ("tests passed", lambda v: f"{v:g}"),
+    "tests_failed": ("tests failed", lambda v: f"{v:g}"),
+    "steps": ("steps", lambda v: f"{v:g}"),
+    "prompt": ("prompt tokens", lambda v: f"{v:,.0f}"),
+    "cached": ("cached tokens", lambda v: f"{v:,.0f}"),
+    "completion": ("completion tokens", lambda v: f"{v:,.0f}"),
+    "reasoning": ("reasoning tokens", lambda v: f"{v:,.0f}"),
+    "thinking_share": ("thinking share", lambda v: f"{v:.0%}"),
+    "cost": ("cost", lambda v: f"{v:.4f}"),
+    "wall_s": ("wall time (s)", lambda v: f"{v:.1f}"),
+    "ttft_s": ("first token (s)", lambda v: f"{v:.2f}"),
+    "files_changed": ("files changed", lambda v: f"{v:g}"),
+    "added": ("lines added", lambda v: f"{v:g}"),
+    "removed": ("lines removed", lambda v: f"{v:g}"),
+    "retries": ("retries", lambda v: f"{v:g}"),
 }
+
+
+def values(runs: Sequence[RunResult], key: str) -> list[float | None]:
+    return [getattr(r, key) for r in runs]
 
 
 def group(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
@@ -79,9 +81,9 @@ def tool_spreads(runs: Sequence[RunResult]) -> dict[str, Spread]:
 def summary(runs: Sequence[RunResult]) -> dict[str, Any]:
     """One model's aggregate, as the JSON carries it."""
     measures = {}
-    for name, (read, _) in MEASURES.items():
-        s = spread([read(r) for r in runs])
-        measures[name] = s.to_dict() if s else None
+    for key in MEASURES:
+        s = spread(values(runs, key))
+        measures[key] = s.to_dict() if s else None
     return {
         "label": runs[0].label,
         "model": runs[0].model,
@@ -125,11 +127,9 @@ def markdown(results: Sequence[RunResult], currency: str = "USD") -> str:
     # Model names come from the command line or config: shown, never obeyed.
     header = ["", *(f"{_label(label)} ({len(runs)} runs)" for label, runs in groups.items())]
     rows = [["outcome", *(_outcome_cell(runs) for runs in groups.values())]]
-    for name, (read, fmt) in MEASURES.items():
-        title = f"cost ({currency})" if name == "cost" else name
-        rows.append(
-            [title, *(_cell(spread([read(r) for r in runs]), fmt) for runs in groups.values())]
-        )
+    for key, (title, fmt) in MEASURES.items():
+        title = f"cost ({currency})" if key == "cost" else title
+        rows.append([title, *(_cell(spread(values(runs, key)), fmt) for runs in groups.values())])
     rows.append(["tool calls", *(_tools_cell(runs) for runs in groups.values())])
     return _render([header, *rows])
 
