@@ -127,6 +127,7 @@ def test_two_models_two_repeats_in_parallel_match_their_transcripts(
     for label, summary in models.items():
         mine = [r for r in runs if r["label"] == label]
         assert summary["outcomes"] == {"finished": 2, "budget": 0, "error": 0}
+        assert summary["tests_ok"] == 2
         steps = [r["steps"] for r in mine]
         assert summary["measures"]["steps"] == {
             "median": statistics.median(steps),
@@ -157,6 +158,7 @@ def test_markdown_table_progress_and_sessions_that_resume_and_export(
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in table}
     assert rows[""] == "demo-terse (1 runs)"
     assert rows["outcome"] == "1 finished" and rows["tests passed"] == "5"
+    assert rows["tests green"] == "1/1"
     assert rows["cost (USD)"] == "—" and rows["thinking share"].endswith("%")
     # Not a terminal: plain progress lines, no cursor movement.
     assert "\x1b" not in err

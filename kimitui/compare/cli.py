@@ -16,12 +16,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimitui.cli import EXIT_USAGE, UsageError, _positive_float, _positive_int
 from kimitui.config import ConfigError, Settings, load_settings
 from kimitui.core.safetext import safe
 
+if TYPE_CHECKING:  # the runner pulls in the engine: only when a comparison starts
+    from kimitui.compare.runner import RunSpec
+
 DEMO_MODELS = ("demo-thinker", "demo-terse")
+EXIT_INTERRUPTED = 130
 MAX_RUNS = 200  # a typo in --repeat must not start thousands of runs
 
 
@@ -78,6 +83,10 @@ def main(argv: list[str]) -> int:
     except UsageError as err:
         print(f"kimitui compare: {safe(str(err))}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # The runs were cancelled; their worktrees were unregistered on the way out.
+        print("kimitui compare: interrupted; no table", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -88,6 +97,8 @@ def _run(args: argparse.Namespace) -> int:
         settings = load_settings(flags)
     except ConfigError as err:
         raise UsageError(str(err)) from err
+    if not args.demo:
+        _check_project(args)  # said before any key is asked for
     models = args.models or (list(DEMO_MODELS) if args.demo else [])
     if not models:
         raise UsageError("name the models to compare: --model A --model B (or try --demo)")
@@ -125,6 +136,10 @@ def _project(args: argparse.Namespace) -> Path:
             raise UsageError(str(err)) from err
         print(f"demo project: {target.resolve()}", file=sys.stderr, flush=True)
         return target.resolve()
+    return _check_project(args)
+
+
+def _check_project(args: argparse.Namespace) -> Path:
     if not args.project:
         raise UsageError("name the PROJECT folder to compare the models on")
     project = Path(args.project)
@@ -156,7 +171,7 @@ def _demo_pace() -> float | None:
 
 async def _compare(
     args: argparse.Namespace,
-    specs: list,
+    specs: list[RunSpec],
     project: Path,
     out_dir: Path,
     task: str,

@@ -90,6 +90,7 @@ def summary(runs: Sequence[RunResult]) -> dict[str, Any]:
         "provider": runs[0].provider,
         "runs": len(runs),
         "outcomes": outcome_counts(runs),
+        "tests_ok": sum(1 for r in runs if r.tests_ok),
         "measures": measures,
         "tool_calls": {n: s.to_dict() for n, s in tool_spreads(runs).items()},
     }
@@ -116,6 +117,10 @@ def _outcome_cell(runs: Sequence[RunResult]) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items() if n)
 
 
+def _green_cell(runs: Sequence[RunResult]) -> str:
+    return f"{sum(1 for r in runs if r.tests_ok)}/{len(runs)}"
+
+
 def _tools_cell(runs: Sequence[RunResult]) -> str:
     spreads = tool_spreads(runs)
     return ", ".join(f"{n} {_cell(s, lambda v: f'{v:g}')}" for n, s in spreads.items()) or "—"
@@ -126,7 +131,11 @@ def markdown(results: Sequence[RunResult], currency: str = "USD") -> str:
     groups = group(results)
     # Model names come from the command line or config: shown, never obeyed.
     header = ["", *(f"{_label(label)} ({len(runs)} runs)" for label, runs in groups.items())]
-    rows = [["outcome", *(_outcome_cell(runs) for runs in groups.values())]]
+    rows = [
+        ["outcome", *(_outcome_cell(runs) for runs in groups.values())],
+        # Whatever the test command is, exit 0 after the run: what any project can tell.
+        ["tests green", *(_green_cell(runs) for runs in groups.values())],
+    ]
     for key, (title, fmt) in MEASURES.items():
         title = f"cost ({currency})" if key == "cost" else title
         rows.append([title, *(_cell(spread(values(runs, key)), fmt) for runs in groups.values())])
