@@ -235,7 +235,7 @@ async def _drive(
     result.tests_ok, result.tests_summary = tally.ok, tally.summary
     result.tests_passed, result.tests_failed = tally.passed, tally.failed
     after = await asyncio.to_thread(workspace.snapshot, folder)
-    diff = workspace.changes(before, after)
+    diff = await asyncio.to_thread(workspace.changes, before, after)  # big files: off the loop
     result.files_changed, result.added, result.removed = diff.files, diff.added, diff.removed
     result.diff_file = _save_diff(result.transcript, diff.diff)
 
