@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from kimitui.cli import main
+from kimitui.compare import workspace
 from kimitui.compare.progress import Progress
 from kimitui.compare.runner import Live, RunResult, RunSpec
 from kimitui.compare.score import parse_tally
@@ -395,3 +396,37 @@ def test_progress_redraws_in_place_on_a_terminal() -> None:
     assert text.count("\x1b[2K") == 4 and "\x1b[2F" in text  # two lines, drawn twice
     assert "m0  #1  step   3      1,234 tok" in text and text.rstrip().endswith("waiting")
     assert "finished" in text.split("\x1b[2F")[1]
+
+
+# -- copies and diffs, on their own ---------------------------------------------------------
+
+
+def test_a_plain_folder_is_copied_by_the_ignore_rules_and_diffed(tmp_path: Path) -> None:
+    project = tmp_path / "plain"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "a.py").write_text("one\ntwo\n")
+    (project / "gone.txt").write_text("bye\n")
+    (project / "logo.bin").write_bytes(b"\x00\x01")
+    (project / ".gitignore").write_text("*.log\n")
+    (project / "debug.log").write_text("ignored\n")
+    (project / "node_modules" / "x").mkdir(parents=True)
+    (project / "node_modules" / "x" / "i.js").write_text("ignored\n")
+    (project / "link.py").symlink_to("src/a.py")
+    before_project = tree_hash(project)
+    copy = workspace.make_copy(project, tmp_path / "copy")
+    assert copy.repo is None and copy.path == tmp_path / "copy"
+    copied = sorted(str(p.relative_to(copy.path)) for p in copy.path.rglob("*") if p.is_file())
+    assert copied == [".gitignore", "gone.txt", "link.py", "logo.bin", "src/a.py"]
+    assert (copy.path / "link.py").is_symlink()
+    before = workspace.snapshot(copy.path)
+    (copy.path / "src" / "a.py").write_text("one\n2\nthree")
+    (copy.path / "gone.txt").unlink()
+    (copy.path / "new.txt").write_text("hi\n")
+    (copy.path / "logo.bin").write_bytes(b"\x00\x02")
+    found = workspace.changes(before, workspace.snapshot(copy.path))
+    assert (found.files, found.added, found.removed) == (4, 3, 2)  # a.py +2 -1, gone -1, new +1
+    assert "+++ /dev/null" in found.diff and "--- /dev/null" in found.diff
+    assert "Binary files a/logo.bin and b/logo.bin differ" in found.diff
+    assert "\\ No newline at end of file" in found.diff
+    workspace.release(copy)  # not a worktree: nothing to unregister
+    assert copy.path.is_dir() and tree_hash(project) == before_project
