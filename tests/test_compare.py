@@ -412,12 +412,20 @@ def test_a_plain_folder_is_copied_by_the_ignore_rules_and_diffed(tmp_path: Path)
     (project / "node_modules" / "x").mkdir(parents=True)
     (project / "node_modules" / "x" / "i.js").write_text("ignored\n")
     (project / "link.py").symlink_to("src/a.py")
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
     before_project = tree_hash(project)
     copy = workspace.make_copy(project, tmp_path / "copy")
     assert copy.repo is None and copy.path == tmp_path / "copy"
-    copied = sorted(str(p.relative_to(copy.path)) for p in copy.path.rglob("*") if p.is_file())
+    copied = sorted(
+        str(p.relative_to(copy.path))
+        for p in copy.path.rglob("*")
+        if p.is_file() and ".venv" not in p.parts
+    )
     assert copied == [".gitignore", "gone.txt", "link.py", "logo.bin", "src/a.py"]
     assert (copy.path / "link.py").is_symlink()
+    # The virtualenv is not copied but linked, so the copy's tests run with its packages.
+    assert (copy.path / ".venv").resolve() == (project / ".venv").resolve()
     before = workspace.snapshot(copy.path)
     (copy.path / "src" / "a.py").write_text("one\n2\nthree")
     (copy.path / "gone.txt").unlink()

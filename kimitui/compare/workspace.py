@@ -29,6 +29,7 @@ _GIT_SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 _GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 # Files bigger than this are compared by hash; their diff just says they changed.
 SNAPSHOT_TEXT_LIMIT = 1_000_000
+VENV_NAMES = (".venv", "venv")  # where kimitui.tools.testing looks for the project's python
 
 
 class CopyError(Exception):
@@ -80,14 +81,31 @@ def make_copy(project: Path, dest: Path) -> RunCopy:
     top = git_top(project)
     if top is None:
         _copy_tree(project, dest)
-        return RunCopy(dest, dest, None)
-    _git(top, "worktree", "add", "--detach", "--quiet", str(dest), "HEAD")
-    try:
-        _overlay_changes(top, dest)
-    except (OSError, CopyError):
-        release(RunCopy(dest, dest, top))
-        raise
-    return RunCopy(dest / project.relative_to(top), dest, top)
+        copy = RunCopy(dest, dest, None)
+    else:
+        _git(top, "worktree", "add", "--detach", "--quiet", str(dest), "HEAD")
+        copy = RunCopy(dest / project.relative_to(top), dest, top)
+        try:
+            _overlay_changes(top, dest)
+        except (OSError, CopyError):
+            release(copy)
+            raise
+    _link_venvs(project, copy.path)
+    return copy
+
+
+def _link_venvs(project: Path, folder: Path) -> None:
+    """The project's own virtualenv, linked (never copied) so the copy's tests find it.
+
+    Ignored folders are not copied, and without ``.venv`` the tests would run
+    under kimitui's interpreter, which lacks the project's dependencies. The
+    link leads outside the copy: the model's tools refuse to write through it
+    and the sandbox keeps it read-only.
+    """
+    for name in VENV_NAMES:
+        venv = project / name
+        if (venv / "pyvenv.cfg").is_file() and not os.path.lexists(folder / name):
+            (folder / name).symlink_to(venv.resolve(), target_is_directory=True)
 
 
 def _copy_tree(project: Path, dest: Path) -> None:
