@@ -401,7 +401,11 @@ def test_progress_redraws_in_place_on_a_terminal() -> None:
 # -- copies and diffs, on their own ---------------------------------------------------------
 
 
-def test_a_plain_folder_is_copied_by_the_ignore_rules_and_diffed(tmp_path: Path) -> None:
+def test_a_plain_folder_is_copied_by_the_ignore_rules_and_diffed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest's tmp_path is under /tmp, which bwrap replaces: pretend it is elsewhere.
+    monkeypatch.setattr(workspace, "SANDBOX_TMP", "/nonexistent-tmp")
     project = tmp_path / "plain"
     (project / "src").mkdir(parents=True)
     (project / "src" / "a.py").write_text("one\ntwo\n")
@@ -438,3 +442,6 @@ def test_a_plain_folder_is_copied_by_the_ignore_rules_and_diffed(tmp_path: Path)
     assert "\\ No newline at end of file" in found.diff
     workspace.release(copy)  # not a worktree: nothing to unregister
     assert copy.path.is_dir() and tree_hash(project) == before_project
+    # Under /tmp, bwrap's private /tmp would hide the venv: no link, the tests use our python.
+    monkeypatch.setattr(workspace, "SANDBOX_TMP", str(tmp_path))
+    assert not (workspace.make_copy(project, tmp_path / "copy2").path / ".venv").exists()

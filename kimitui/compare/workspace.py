@@ -20,6 +20,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from kimitui.sandbox.bwrap import SANDBOX_TMP
 from kimitui.tools.edits import count_changes, format_diff, make_hunks
 from kimitui.tools.ignore import IgnoreRules
 
@@ -103,9 +104,14 @@ def _link_venvs(project: Path, folder: Path) -> None:
     and the sandbox keeps it read-only.
     """
     for name in VENV_NAMES:
-        venv = project / name
-        if (venv / "pyvenv.cfg").is_file() and not os.path.lexists(folder / name):
-            (folder / name).symlink_to(venv.resolve(), target_is_directory=True)
+        venv = (project / name).resolve()
+        if not (venv / "pyvenv.cfg").is_file() or os.path.lexists(folder / name):
+            continue
+        if venv.is_relative_to(SANDBOX_TMP):
+            # bwrap gives the tests a private /tmp, where the link would lead nowhere and
+            # the test command could not even start; without it they run on our python.
+            continue
+        (folder / name).symlink_to(venv, target_is_directory=True)
 
 
 def _copy_tree(project: Path, dest: Path) -> None:
