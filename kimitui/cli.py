@@ -246,6 +246,7 @@ SUBCOMMANDS = {
     "doctor": "kimitui.doctor",
     "acp": "kimitui.acp.cli",
     "serve": "kimitui.serve_cmd",
+    "compare": "kimitui.compare.cli",
 }
 
 

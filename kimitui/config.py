@@ -56,6 +56,68 @@ class Settings:
     theme: str | None = None
     mcp_servers: list[ServerConfig] = field(default_factory=list)
     git_auto_commit: bool = False
+    providers: dict[str, Provider] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """``[providers.NAME]``: another endpoint a model can be reached at (``MODEL@NAME``)."""
+
+    name: str
+    base_url: str
+    api_key_env: str
+    price_input: float | None = None
+    price_cached_input: float | None = None
+    price_output: float | None = None
+    currency: str = "USD"
+
+
+_PROVIDER_KEYS = {"base_url", "api_key_env", "prices"}
+_PRICE_KEYS = {"input", "cached_input", "output", "currency"}
+
+
+def parse_providers(table: Any, source: str) -> dict[str, Provider]:
+    """The ``[providers.NAME]`` tables; every mistake names the provider and the key."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: 'providers' must hold [providers.NAME] tables")
+    return {
+        name: _provider(name, entry, f"{source}: [providers.{name}]")
+        for name, entry in table.items()
+    }
+
+
+def _provider(name: str, entry: Any, where: str) -> Provider:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table with base_url and api_key_env")
+    unknown = sorted(set(entry) - _PROVIDER_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown setting {unknown[0]} (known: base_url, api_key_env, prices)"
+        )
+    for key in ("base_url", "api_key_env"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise ConfigError(f'{where}: {key} is missing; e.g. {key} = "{_EXAMPLE[key]}"')
+    prices = entry.get("prices", {})
+    if not isinstance(prices, dict) or set(prices) - _PRICE_KEYS:
+        raise ConfigError(f"{where}: prices must be a table of {', '.join(sorted(_PRICE_KEYS))}")
+    for key in ("input", "cached_input", "output"):
+        value = prices.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(f"{where}: prices.{key} must be a number (per million tokens)")
+    if not isinstance(prices.get("currency", "USD"), str):
+        raise ConfigError(f"{where}: prices.currency must be a string")
+    return Provider(
+        name=name,
+        base_url=entry["base_url"].strip(),
+        api_key_env=entry["api_key_env"].strip(),
+        price_input=prices.get("input"),
+        price_cached_input=prices.get("cached_input"),
+        price_output=prices.get("output"),
+        currency=prices.get("currency", "USD"),
+    )
+
+
+_EXAMPLE = {"base_url": "http://localhost:8000/v1", "api_key_env": "VLLM_API_KEY"}
 
 
 # config.toml section/key -> Settings field
@@ -159,6 +221,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
                 values["mcp_servers"] = parse_servers(table, str(path))
             except McpConfigError as err:
                 raise ConfigError(str(err)) from err
+            continue
+        if section == "providers":  # one table per endpoint, for `kimitui compare`
+            values["providers"] = parse_providers(table, str(path))
             continue
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: '{section}' must be a [table]")

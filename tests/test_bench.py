@@ -30,6 +30,7 @@ EXPECTED = {
         "checkpoint: snapshot after the first",
         "checkpoint: undo one step",
     ],
+    "compare": ["compare 2 models x 2 repeats, --jobs 1", "compare 2 models x 2 repeats, --jobs 2"],
 }
 
 

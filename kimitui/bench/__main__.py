@@ -17,6 +17,7 @@ from pathlib import Path
 import kimitui
 from kimitui.bench import (
     checkpoint,
+    compare,
     engine,
     review,
     sandbox,
@@ -45,6 +46,7 @@ CASES: dict[str, Case] = {
     "tokens": tokens.token_case,
     "sandbox": sandbox.sandbox_case,
     "checkpoint": checkpoint.checkpoint_case,
+    "compare": compare.compare_case,
 }
 
 

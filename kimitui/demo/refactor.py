@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kimitui.demo.profiles import profiled
 from kimitui.demo.refactored import APP_PY, LOGIC_PY, MODELS_PY, THIN_APP_PY
 from kimitui.demo.script import ToolCallSpec, Turn, TurnSource
 
@@ -470,7 +471,9 @@ def _with_steer(turn: Turn, steer: str | None) -> Turn:
 
 def demo_turn(body: dict[str, Any]) -> Turn:
     history = read_history(body)
-    return _with_steer(next_step(history)(history), history.steer)
+    turn = _with_steer(next_step(history)(history), history.steer)
+    # `kimitui compare --demo` asks for scripted models by name; others get the turn as is.
+    return profiled(turn, body.get("model"))
 
 
 def demo_turns() -> list[TurnSource]:
