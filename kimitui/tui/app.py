@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.style import Style
-from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -34,7 +33,8 @@ from kimitui.core import events as ev
 from kimitui.core.gate import AskGate
 from kimitui.core.journal import Journal
 from kimitui.core.loop import Agent
-from kimitui.core.transcript import SessionError, read_header
+from kimitui.core.transcript import SessionError
+from kimitui.quitsummary import resume_command
 from kimitui.tui.approval import approval_label as label_for
 from kimitui.tui.commandreview import ask_command, live_output
 from kimitui.tui.commands import export_session, palette_commands, raise_limit
@@ -341,19 +341,11 @@ class KimiApp(App[int]):
         self._shutting_down = True
         self._watch_stop.set()
         self.agent.stop()
-        hint = self.resume_command()
-        self.exit(0, message=Text(f"resume this session: {hint}") if hint else None)
+        self.exit(0)  # the launcher prints the summary and the resume command
 
     def resume_command(self) -> str:
         """The command that brings this session back, or "" when it is not saved."""
-        path = self.transcript_path
-        if path is None or not path.exists():
-            return ""
-        try:
-            demo = bool(read_header(path).get("demo"))
-        except OSError:
-            demo = False
-        return f"kimitui --resume {self.agent.client.session_id}" + (" --demo" if demo else "")
+        return resume_command(self.agent.client.session_id, self.transcript_path)
 
     async def on_unmount(self) -> None:
         self._shutting_down = True
