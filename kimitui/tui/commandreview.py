@@ -25,7 +25,7 @@ from kimitui.core.allowstore import save_allowed
 from kimitui.tools.confine import RunRequest
 
 if TYPE_CHECKING:
-    from kimitui.tui.app import KimiApp
+    from kimitui.tui.host import AppHost
 
 REFUSED = "the user said no to this command"
 CONFIRM_WORD = "run"
@@ -169,7 +169,7 @@ class CommandReviewScreen(ModalScreen[CommandAnswer]):
         self.dismiss(CommandAnswer(False, value or REFUSED))
 
 
-def ask_command(app: KimiApp, request: RunRequest, answered: Callable[[str | None], None]) -> None:
+def ask_command(app: AppHost, request: RunRequest, answered: Callable[[str | None], None]) -> None:
     """Show the command's review; a yes may also allow its prefix from now on."""
 
     def done(answer: CommandAnswer | None) -> None:
@@ -189,7 +189,7 @@ def ask_command(app: KimiApp, request: RunRequest, answered: Callable[[str | Non
     app.push_screen(CommandReviewScreen(request), done)
 
 
-def live_output(app: KimiApp, event: ev.CommandOutputDelta) -> None:
+def live_output(app: AppHost, event: ev.CommandOutputDelta) -> None:
     """A running command's output grows in its tool pane row as it arrives."""
     record = app.tools.records.get(event.id)
     if record is None or record.status not in ("running", "review"):
@@ -201,7 +201,7 @@ def live_output(app: KimiApp, event: ev.CommandOutputDelta) -> None:
 BUSY_STATES = ("thinking", "tools", "review", "retrying")
 
 
-def undo_step(app: KimiApp) -> None:
+def undo_step(app: AppHost) -> None:
     """The palette's "undo the last step": restore the newest checkpoint, tell the model."""
     from kimitui.core.checkpoints import CheckpointError
 

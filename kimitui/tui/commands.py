@@ -16,7 +16,7 @@ from kimitui.tui.commandreview import undo_step
 from kimitui.tui.githeader import review_changes
 
 if TYPE_CHECKING:
-    from kimitui.tui.app import KimiApp
+    from kimitui.tui.host import AppHost
 
 # Budget kinds, as Done reasons name them, and what the palette calls them.
 BUDGET_NAMES = {
@@ -59,7 +59,7 @@ def limited(budget: Budget) -> list[str]:
     return kinds
 
 
-def palette_commands(app: KimiApp) -> Iterator[SystemCommand]:
+def palette_commands(app: AppHost) -> Iterator[SystemCommand]:
     # The palette reads help texts as markup: "[ui]" must be escaped or it vanishes.
     yield SystemCommand(
         "Switch theme",

@@ -13,10 +13,10 @@ from kimitui.tui.messages import ComposerSubmitted
 from kimitui.tui.statusbar import StatusBar
 
 if TYPE_CHECKING:
-    from kimitui.tui.app import KimiApp
+    from kimitui.tui.host import AppHost
 
 
-def watch_git(app: KimiApp) -> None:
+def watch_git(app: AppHost) -> None:
     """Show the branch now, and again after anything that may change it."""
     if app.agent.toolbox.git is None:
         return
@@ -36,7 +36,7 @@ def watch_git(app: KimiApp) -> None:
     refresh()
 
 
-async def _refresh(app: KimiApp) -> None:
+async def _refresh(app: AppHost) -> None:
     git = app.agent.toolbox.git
     if git is None:
         return
@@ -47,6 +47,6 @@ async def _refresh(app: KimiApp) -> None:
         return
 
 
-def review_changes(app: KimiApp) -> None:
+def review_changes(app: AppHost) -> None:
     """The palette's "Review my changes": a message like one typed in the composer."""
     app.post_message(ComposerSubmitted(REVIEW_PROMPT))
