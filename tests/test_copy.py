@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 from typing import ClassVar
 
 from rich.style import Style
@@ -11,7 +12,9 @@ from textual.app import App, ComposeResult
 from textual.geometry import Offset
 from textual.selection import Selection
 from textual.widgets import TextArea
+from tui_helpers import make_project, running, wait_for
 
+from kimitui.demo.script import Turn
 from kimitui.tui.clip import clipboard_doubt, copy_from, size_of
 from kimitui.tui.textview import Block, TextView
 
@@ -145,3 +148,26 @@ def test_the_notice_says_where_the_system_clipboard_may_not_have_it() -> None:
     assert "set-clipboard" in clipboard_doubt({"TMUX": "/tmp/tmux-1000/default,1,0"})
     assert clipboard_doubt({"TERM": "xterm-256color"}) == ""
     assert size_of("a\nb") == "2 lines, 3 characters"
+
+
+async def test_f2_in_kimitui_copies_the_answer_and_ctrl_v_pastes_it_in_the_composer(
+    tmp_path: Path,
+) -> None:
+    answer = "Moved total() to pricing.py;\napp.py re-exports it."
+    project = make_project(tmp_path)
+    async with running(project, [Turn(content=answer)], task="split") as (app, _server, pilot):
+        await wait_for(pilot, lambda: not app.run_active and "re-exports" in app.transcript.plain)
+        await pilot.press("f2")
+        assert app.clipboard == answer  # the newest message, without "kimi ▸"
+        box = app.composer.input
+        assert box.has_focus and box.text == ""
+        await pilot.press("ctrl+v")
+        assert box.text == answer
+
+
+async def test_the_palette_offers_find_and_copy(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    async with running(project, [Turn(content="ok")]) as (app, _server, _pilot):
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Find in the transcript" in titles
+        assert "Copy the selection or the chosen message" in titles

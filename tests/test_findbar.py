@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.widgets import Button, Static
-from tui_helpers import type_text, wait_for
+from tui_helpers import make_project, running, type_text, wait_for
 
+from kimitui.demo.script import Turn
 from kimitui.tui.findbar import FindBar, count_label, find_matches, smart_pattern
 from kimitui.tui.textview import Block, TextView
 
@@ -191,3 +192,43 @@ def test_the_find_bar_looks_right(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(FindApp(story()), run_before=find, terminal_size=(90, 16))
+
+
+async def test_ctrl_f_in_kimitui_finds_in_the_transcript_and_esc_returns_to_the_composer(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path)
+    turns = [
+        Turn(reasoning="Pricing first.", content="Moved total() to pricing.py; app.py keeps it.")
+    ]
+    async with running(project, turns, task="split app.py") as (app, _server, pilot):
+        await wait_for(pilot, lambda: not app.run_active and "finished" in app.transcript.plain)
+        assert app.composer.input.has_focus
+        await pilot.press("ctrl+f")
+        bar = app.query_one(FindBar)
+        assert bar.is_open and bar.input.has_focus and bar.view is app.transcript
+        await type_text(pilot, "app.py")
+        assert bar.matches and bar.current == 0
+        assert len(bar.matches) == 2  # the task and the answer; labels are not searched
+        letters = app.composer.input.text
+        await pilot.press("enter")
+        assert bar.current == 1
+        assert app.composer.input.text == letters  # Enter moved on; nothing was sent
+        await pilot.press("escape")
+        assert not bar.is_open and app.composer.input.has_focus
+        assert app.run_active is False and not app.transcript.marks
+
+
+async def test_ctrl_f_on_the_thinking_pane_searches_it(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    turns = [Turn(reasoning="Pricing first, then Models.", content="done")]
+    async with running(project, turns, task="go") as (app, _server, pilot):
+        await wait_for(pilot, lambda: not app.run_active and "done" in app.transcript.plain)
+        app.reasoning.focus()
+        await pilot.press("ctrl+f")
+        bar = app.query_one(FindBar)
+        assert bar.view is app.reasoning
+        await type_text(pilot, "models")
+        assert len(bar.matches) == 1
+        await pilot.press("escape")
+        assert app.reasoning.has_focus

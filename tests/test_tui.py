@@ -384,7 +384,7 @@ async def test_f1_opens_help_from_the_composer_and_the_footer_follows_the_state(
         assert "help" in footer and "pause" not in footer and "undo" not in footer
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        assert len(app.screen.query(".help-group")) == len(KEY_GROUPS) == 3
+        assert len(app.screen.query(".help-group")) == len(KEY_GROUPS) == 4
         text = " ".join(key for _, keys in KEY_GROUPS for key, _ in keys)
         for key in ("ctrl+s", "ctrl+r", "ctrl+z", "ctrl+t", "ctrl+o", "space", "ctrl+w"):
             assert key in text
@@ -554,7 +554,7 @@ def test_readme_keys_table_matches_the_app_bindings() -> None:
     section = readme.split("## Keys\n", 1)[1].split("\n## ", 1)[0]
     main, review = section.split("**Review gate**", 1)
     review = review.split("**Session picker**", 1)[0]
-    names = {"escape": "Esc", "f1": "F1", "up": "↑"}
+    names = {"escape": "Esc", "f1": "F1", "f2": "F2", "up": "↑"}
     for binding in KimiApp.BINDINGS:
         assert f"| {names.get(binding.key, binding.key)}" in main, binding.key
     for binding in ReviewScreen.BINDINGS:

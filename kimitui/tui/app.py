@@ -39,6 +39,7 @@ from kimitui.tui.commands import palette_commands
 from kimitui.tui.composer import Composer
 from kimitui.tui.dialogs import QuitScreen
 from kimitui.tui.diffrows import warm_up
+from kimitui.tui.findbar import FindBar
 from kimitui.tui.gatelink import GateLink
 from kimitui.tui.githeader import watch_git
 from kimitui.tui.keystate import KeyState
@@ -60,7 +61,7 @@ from kimitui.tui.watch import ChangeTracker, watch_project
 class KimiApp(AgentView, GateLink, AppActions, KeyState):
     """Reasoning, tool calls and transcript of one Agent, with a file tree and a meter."""
 
-    CSS_PATH: ClassVar = ["app.tcss", "review.tcss", "dialogs.tcss"]
+    CSS_PATH: ClassVar = ["app.tcss", "review.tcss", "dialogs.tcss", "findbar.tcss"]
     TITLE = "kimitui"
     # Only control keys act on the main screen: a printable key is always text, and
     # one typed on another pane goes to the composer (see _route_key), so no letter
@@ -81,6 +82,8 @@ class KimiApp(AgentView, GateLink, AppActions, KeyState):
         Binding("ctrl+g", "look_behind", "conversation", priority=True),
         Binding("ctrl+l", "focus_composer", "composer", show=False, priority=True),
         Binding("f1", "help", "help", priority=True),
+        Binding("ctrl+f", "find", "find", show=False, priority=True),
+        Binding("f2", "copy", "copy", show=False, priority=True),
     ]
 
     def __init__(
@@ -159,6 +162,7 @@ class KimiApp(AgentView, GateLink, AppActions, KeyState):
                 yield TextView(id="reasoning")
                 yield ToolPane(id="tools")
                 yield TextView(id="transcript")
+                yield FindBar(id="findbar")
         yield Composer(id="composer")
         yield Footer(compact=True)
 

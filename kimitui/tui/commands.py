@@ -112,4 +112,14 @@ def palette_commands(app: AppHost) -> Iterator[SystemCommand]:
             "Ask the model to review the working tree's diff with read-only tools",
             lambda: review_changes(app),
         )
+    yield SystemCommand(
+        "Find in the transcript",
+        "Search the transcript (or the focused thinking pane); Enter moves on, Esc closes (ctrl+f)",
+        app.action_find,
+    )
+    yield SystemCommand(
+        "Copy the selection or the chosen message",
+        "Mouse-selected text, else the clicked or found message, without labels or borders (F2)",
+        app.action_copy,
+    )
     yield SystemCommand("Keys and help", "Every key, grouped (F1)", app.action_help)
