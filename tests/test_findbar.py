@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.style import Style
+from test_tui_snapshots import emit, finished_step_one, offline_app, ready
 from textual.app import App, ComposeResult
 from textual.widgets import Button, Static
 from tui_helpers import make_project, running, type_text, wait_for
 
+from kimitui.core import events as ev
 from kimitui.demo.script import Turn
 from kimitui.tui.findbar import FindBar, count_label, find_matches, smart_pattern
 from kimitui.tui.textview import Block, TextView
@@ -232,3 +234,19 @@ async def test_ctrl_f_on_the_thinking_pane_searches_it(tmp_path: Path) -> None:
         assert len(bar.matches) == 1
         await pilot.press("escape")
         assert app.reasoning.has_focus
+
+
+def test_the_find_bar_in_kimitui_looks_right(tmp_path: Path, snap_compare: Any) -> None:
+    async def find(pilot: Any) -> None:
+        app = await ready(pilot)
+        finished_step_one(app)
+        emit(app, ev.Content("app.py keeps total(); pricing moves out of app.py."))
+        emit(app, ev.StateChanged("idle"))
+        await pilot.pause(0.15)
+        app.query_one(FindBar).input.cursor_blink = False
+        await pilot.press("ctrl+f")
+        await type_text(pilot, "app.py")
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(offline_app(tmp_path), run_before=find, terminal_size=(100, 30))
