@@ -165,6 +165,24 @@ async def test_text_that_streams_in_is_found_while_open() -> None:
         await wait_for(pilot, lambda: str(count.render()) == "1/3")
 
 
+async def test_streamed_text_does_not_pull_the_view_back_to_the_match() -> None:
+    blocks = [answer("the needle up top")] + [answer(f"filler {n}") for n in range(100)]
+    app = FindApp(blocks)
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = app.query_one(TextView)
+        await pilot.press("ctrl+f")
+        await type_text(pilot, "needle")
+        assert view.scroll_offset.y == 0  # the match is at the top
+        view.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        bottom = view.scroll_offset.y
+        assert bottom > 0
+        view.add(answer("another needle"))
+        count = app.query_one("#find-count", Static)
+        await wait_for(pilot, lambda: str(count.render()) == "1/2")
+        assert view.scroll_offset.y >= bottom  # still where the reader was
+
+
 async def test_hostile_query_and_text_stay_plain() -> None:
     hostile = "[bold red]boom[/] \x1b]52;c;SGVsbG8=\x07 [link=http://x]y[/link]"
     app = FindApp([answer(hostile)])

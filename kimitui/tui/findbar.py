@@ -150,7 +150,8 @@ class FindBar(Horizontal):
 
     def search(self, keep: Match | None = None) -> None:
         """Search again; the current match is ``keep`` (or the next after it), else the
-        first one from the top of what the view shows."""
+        first one from the top of what the view shows. Only a new query scrolls: text
+        streaming in while the bar is open updates marks and count where they are."""
         view = self.view
         if view is None:
             return
@@ -166,7 +167,10 @@ class FindBar(Horizontal):
             view.current_mark = None
         else:
             self.current = self._start_at(view, keep)
-            self._show()
+            if keep is None:
+                self._show()
+            else:
+                view.current_mark = self.matches[self.current]
         self._count()
 
     def _start_at(self, view: TextView, keep: Match | None) -> int:
