@@ -165,6 +165,24 @@ async def test_f2_in_kimitui_copies_the_answer_and_ctrl_v_pastes_it_in_the_compo
         assert box.text == answer
 
 
+async def test_a_selection_in_kimitui_is_copied_by_f2_and_by_ctrl_c(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    answer = "pricing.py holds the rules now"
+    async with running(project, [Turn(content=answer)], task="go") as (app, _server, pilot):
+        await wait_for(pilot, lambda: not app.run_active and "rules now" in app.transcript.plain)
+        view = app.transcript
+        row = next(i for i, b in enumerate(view.blocks) if b.text == answer)
+        start = view.blocks[row].full().index("pricing")
+        y = view.line_top(row)
+        app.screen.selections = {view: Selection(Offset(start, y), Offset(start + 10, y))}
+        await pilot.press("f2")
+        assert app.clipboard == "pricing.py"
+        app.copy_to_clipboard("")
+        view.focus()
+        await pilot.press("ctrl+c")  # Textual's own copy of a selection reads the same text
+        assert app.clipboard == "pricing.py"
+
+
 async def test_the_palette_offers_find_and_copy(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     async with running(project, [Turn(content="ok")]) as (app, _server, _pilot):

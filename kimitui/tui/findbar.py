@@ -92,16 +92,13 @@ class FindBar(Horizontal):
         yield Static("", id="find-count", markup=False)
         yield Static("Enter/↓ next · ↑ previous · Esc close", id="find-keys", markup=False)
 
-    def on_mount(self) -> None:
-        self.display = False
-
     @property
     def input(self) -> Input:
         return self.query_one("#find-input", Input)
 
     @property
     def is_open(self) -> bool:
-        return bool(self.display)
+        return self.has_class("-open")
 
     # -- opening and closing -------------------------------------------------
 
@@ -112,14 +109,14 @@ class FindBar(Horizontal):
         self.view = view
         self._return_to = return_to
         self.input.placeholder = f"find in the {where} (a capital letter: match case)"
-        self.display = True
+        self.add_class("-open")
         self.input.focus()
         self.search()
         if self._resync is None:
             self._resync = self.set_interval(RESYNC_S, self._text_moved, name="find-resync")
 
     def action_close(self) -> None:
-        self.display = False
+        self.remove_class("-open")
         if self._resync is not None:
             self._resync.stop()
             self._resync = None
