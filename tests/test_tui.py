@@ -384,7 +384,7 @@ async def test_f1_opens_help_from_the_composer_and_the_footer_follows_the_state(
         assert "help" in footer and "pause" not in footer and "undo" not in footer
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        assert len(app.screen.query(".help-group")) == len(KEY_GROUPS) == 4
+        assert len(app.screen.query(".help-group")) == len(KEY_GROUPS) == 5
         text = " ".join(key for _, keys in KEY_GROUPS for key, _ in keys)
         for key in ("ctrl+s", "ctrl+r", "ctrl+z", "ctrl+t", "ctrl+o", "space", "ctrl+w"):
             assert key in text

@@ -10,14 +10,16 @@ from textual.widgets import DirectoryTree, TextArea
 from kimitui.config import config_path
 from kimitui.core.transcript import SessionError
 from kimitui.tui.clip import copy_from
-from kimitui.tui.commands import export_session, raise_limit
+from kimitui.tui.commands import export_session, raise_limit, run_slash, slash_command
 from kimitui.tui.dialogs import WaitOrStopScreen
 from kimitui.tui.findbar import FindBar
 from kimitui.tui.help import HelpScreen
 from kimitui.tui.host import AppHost
+from kimitui.tui.mentions import PathIndex, attach_mentions, project_files
 from kimitui.tui.messages import (
     ComposerSubmitted,
     FilesChanged,
+    PathsWanted,
     PendingRecalled,
     ToolRowChosen,
     WatchProblem,
@@ -128,6 +130,12 @@ class AppActions(AppHost):
 
     @on(ComposerSubmitted)
     def _submitted(self, message: ComposerSubmitted) -> None:
+        command = slash_command(message.text)
+        if command is not None:  # a command is never sent to the model, known or not
+            if not run_slash(self, *command):
+                self.composer.input.value = message.text  # to correct, not to retype
+            self.refresh_bindings()
+            return
         if self.budget_out and not self.run_active:
             self.composer.input.value = message.text
             self._notice(
@@ -135,13 +143,33 @@ class AppActions(AppHost):
                 "warning",
             )
         elif self.is_active:
-            self.agent.steer(message.text)
+            self.agent.steer(self._with_attachments(message.text))
             self.composer.show_pending(self.agent.pending_messages)
         else:
-            self._start_run(message.text)
+            self._start_run(self._with_attachments(message.text))
         if self._gate_behind:
             self._open_review(guarded=True)  # the message is out: now the edit waiting
         self.refresh_bindings()
+
+    def _with_attachments(self, text: str) -> str:
+        """The message as sent: "//" kept as "/", each @-mentioned file attached."""
+        text = text[1:] if text.startswith("//") else text
+        if "@" not in text:
+            return text
+        attached = attach_mentions(self.agent.toolbox.workspace, text)
+        for level, note in attached.notes:
+            self._notice(note, level)
+        return attached.text
+
+    @on(PathsWanted)
+    def _paths_wanted(self) -> None:
+        self.run_worker(self._list_paths(), group="mention-paths", exclusive=True)
+
+    async def _list_paths(self) -> None:
+        # A big tree takes a moment to walk: off the event loop.
+        workspace = self.agent.toolbox.workspace
+        paths = await asyncio.to_thread(lambda: PathIndex(project_files(workspace)))
+        self.composer.set_paths(paths)
 
     @on(TextArea.Changed, "#composer-input")
     def _typing(self, message: TextArea.Changed) -> None:
@@ -181,6 +209,8 @@ class AppActions(AppHost):
             self.project_tree.mark(rel, "outside")
         if message.structure or message.outside:
             self.project_tree.reload()
+        if message.structure:
+            self.composer.paths_stale()  # listed again at the next @
 
     @on(WatchProblem)
     def _watch_problem(self, message: WatchProblem) -> None:

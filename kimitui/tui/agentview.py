@@ -13,6 +13,7 @@ from kimitui.core import events as ev
 from kimitui.tui.commandreview import live_output
 from kimitui.tui.history import heading
 from kimitui.tui.host import AppHost
+from kimitui.tui.mentions import shorten_attachments
 from kimitui.tui.textview import Block, shown
 from kimitui.tui.toolpane import VERDICT_STATUS, ToolRecord, settled
 
@@ -227,8 +228,21 @@ class AgentView(AppHost):
             "note": "kimitui (note) ▸ ",
         }
         style = self._style("accent", bold=True)
-        self.transcript.add(Block(event.text, prefix=label[event.kind], prefix_style=style))
+        # Attached files are in the conversation; here each is one line naming it.
+        text = shorten_attachments(event.text)
+        self.transcript.add(Block(text, prefix=label[event.kind], prefix_style=style))
         self.composer.show_pending(self.agent.pending_messages)
+
+    def start_fresh(self) -> None:
+        """/clear: the model forgets; the screen keeps the old steps, marked as past."""
+        self._finish_step()
+        self._step, self._step_block, self._answer = 0, None, None
+        self.reasoning.clear()
+        quiet = Style(dim=True, italic=True)
+        self.transcript.add(
+            Block("── new conversation: the model remembers nothing above ──", style=quiet)
+        )
+        self._show_state()
 
     def _notice(self, text: str, level: str = "info") -> None:
         mark = {"warning": "! ", "error": "✗ "}.get(level, "· ")

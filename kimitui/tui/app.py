@@ -35,7 +35,7 @@ from kimitui.quitsummary import resume_command
 from kimitui.tui.actions import AppActions
 from kimitui.tui.agentview import AgentView
 from kimitui.tui.approval import approval_label as label_for
-from kimitui.tui.commands import palette_commands
+from kimitui.tui.commands import command_infos, palette_commands
 from kimitui.tui.composer import Composer
 from kimitui.tui.dialogs import QuitScreen
 from kimitui.tui.diffrows import warm_up
@@ -185,6 +185,7 @@ class KimiApp(AgentView, GateLink, AppActions, KeyState):
         for level, text in self.startup_notices:
             self._notice(text, level)
         self.composer.show_pending([])
+        self.composer.commands = command_infos()
         self._show_state()
         watch_git(self)
         self.composer.input.focus()

@@ -3,6 +3,8 @@
 A multi-line box: Enter sends, shift+Enter or ctrl+j starts a new line. A paste
 arrives whole (bracketed paste); a large one is folded to one token such as
 ``[pasted 120 lines]`` in the box and expanded again when the message is sent.
+Typing ``@`` or a leading ``/`` opens a completion list of project files or
+commands above the box (↑/↓ move, Tab or Enter take one, Esc closes it).
 """
 
 from __future__ import annotations
@@ -16,11 +18,23 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static, TextArea
 
-from kimitui.tui.messages import ComposerSubmitted, PendingRecalled
+from kimitui.tui.completion import (
+    Choice,
+    CommandInfo,
+    CompletionList,
+    Context,
+    Location,
+    command_choices,
+    context_at,
+    path_choices,
+)
+from kimitui.tui.mentions import PathIndex
+from kimitui.tui.messages import ComposerSubmitted, PathsWanted, PendingRecalled
 
 FOLD_LINES = 8  # pastes with more lines than this are folded to a token
 FOLD_CHARS = 1_500  # ... and so are long single-line ones
 NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j", "newline"})
+PATHS_STALE_S = 5.0  # a file list older than this is listed again at the next mention
 
 
 def line_count(text: str) -> int:
@@ -85,10 +99,15 @@ class ComposerInput(TextArea):
 
     async def _on_key(self, event: events.Key) -> None:
         self.last_key_at = time.monotonic()
+        composer = self.parent
+        if isinstance(composer, Composer) and composer.completion_key(event.key):
+            event.stop()
+            event.prevent_default()
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()
-            self._submit()
+            self.submit()
             return
         if event.key in NEWLINE_KEYS:
             event.stop()
@@ -119,7 +138,7 @@ class ComposerInput(TextArea):
         self.folds[token] = text
         return token
 
-    def _submit(self) -> None:
+    def submit(self) -> None:
         text = self.message().strip()
         if text:
             self.clear_message()
@@ -142,10 +161,17 @@ class Composer(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.pending: list[str] = []
+        self.commands: list[CommandInfo] = []
+        self.paths = PathIndex([])  # the App lists the files when a mention starts
+        self.listed_at = float("-inf")
+        self._paths_asked = False
+        self._completing: Context | None = None  # the token the open list completes
+        self._dismissed: Location | None = None  # where the token Esc closed starts
 
     def compose(self) -> ComposeResult:
         yield Static(id="gate-waiting", markup=False)
         yield Static(id="pending", markup=False)
+        yield CompletionList(id="completion")
         yield ComposerInput(id="composer-input")
 
     def on_mount(self) -> None:
@@ -175,6 +201,89 @@ class Composer(Vertical):
         box = self.input
         for token in [t for t in box.folds if t not in box.text]:
             del box.folds[token]
+        self.update_completion()
+
+    # -- completion ------------------------------------------------------------
+
+    @property
+    def completion(self) -> CompletionList:
+        return self.query_one(CompletionList)
+
+    def set_paths(self, paths: PathIndex) -> None:
+        """The project's files a mention may name (listed by the App, off the loop)."""
+        self.paths = paths
+        self.listed_at = time.monotonic()
+        self._paths_asked = False
+        if self._completing is not None and self._completing.kind == "@":
+            self._completing = None
+            self.update_completion()
+
+    def paths_stale(self) -> None:
+        """The tree changed: the next mention lists the files again."""
+        self.listed_at = float("-inf")
+
+    @on(TextArea.SelectionChanged, "#composer-input")
+    def _cursor_moved(self, event: TextArea.SelectionChanged) -> None:
+        self.update_completion()
+
+    def update_completion(self) -> None:
+        """Open, refresh or close the list for the token before the cursor."""
+        box = self.input
+        row, column = box.cursor_location
+        context = None
+        if box.selection.is_empty:
+            context = context_at(box.document.get_line(row), row, column)
+        if context is None or context.start == self._dismissed:
+            self._dismissed = self._dismissed if context is not None else None
+            self._completing = None
+            self.completion.hide()
+            return
+        if context == self._completing:
+            return  # the cursor event after the text event: nothing new
+        before, self._completing = self._completing, context
+        if before is None or before.start != context.start:
+            self._list_paths_if_stale(context)
+        self.completion.show(self._choices(context))
+
+    def _list_paths_if_stale(self, context: Context) -> None:
+        """A new mention asks for the file list when there is none or it is old;
+        the old one is used meanwhile."""
+        stale = time.monotonic() - self.listed_at > PATHS_STALE_S
+        if context.kind == "@" and stale and not self._paths_asked:
+            self._paths_asked = True
+            self.post_message(PathsWanted())
+
+    def _choices(self, context: Context) -> list[Choice]:
+        if context.kind == "/":
+            return command_choices(context.query, self.commands)
+        return path_choices(context.query, self.paths)
+
+    def completion_key(self, key: str) -> bool:
+        """Keys the open list takes from the box: ↑/↓, Tab, Enter, Esc."""
+        menu = self.completion
+        if not menu.is_open or self._completing is None:
+            return False
+        if key in ("up", "down"):
+            menu.move(-1 if key == "up" else 1)
+        elif key == "escape":
+            self._dismissed = self._completing.start
+            menu.hide()
+        elif key in ("tab", "enter"):
+            self._accept(send=key == "enter")
+        else:
+            return False
+        return True
+
+    def _accept(self, *, send: bool) -> None:
+        choice, context = self.completion.current, self._completing
+        if choice is None or context is None:
+            return
+        box = self.input
+        box.replace(choice.value, context.start, context.end, maintain_selection_offset=False)
+        self.completion.hide()
+        self._completing = None
+        if send and choice.submit:
+            box.submit()  # a command that needs nothing more runs at once
 
     def action_recall(self) -> None:
         if self.pending and not self.input.text:

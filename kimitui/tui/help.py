@@ -12,6 +12,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from kimitui.tui.commands import COMMANDS
+
 KeyGroup = tuple[str, tuple[tuple[str, str], ...]]
 
 KEY_GROUPS: tuple[KeyGroup, ...] = (
@@ -89,8 +91,11 @@ KEY_GROUPS: tuple[KeyGroup, ...] = (
             ("ctrl+w / ctrl+u / ctrl+k", "delete a word / to the start / to the end"),
             ("ctrl+v / ctrl+c", "paste / copy the selection"),
             ("paste", "kept whole; a long one shows as [pasted N lines] and is sent whole"),
+            ("@path", "attach a project file (completion list: ↑/↓ move, Tab/Enter take, Esc)"),
+            ("/", "at the start: a command (list below); // sends a message starting with /"),
         ),
     ),
+    ("Slash commands (also in the palette, ctrl+p)", tuple((c.usage, c.help) for c in COMMANDS)),
 )
 
 

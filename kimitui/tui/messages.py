@@ -18,6 +18,11 @@ class ComposerSubmitted(Message):
 
 
 @dataclass
+class PathsWanted(Message):
+    """The composer needs the project's file list for @ completion."""
+
+
+@dataclass
 class PendingRecalled(Message):
     """The user took a pending (undelivered) message back to edit or drop it."""
 

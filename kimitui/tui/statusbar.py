@@ -31,7 +31,8 @@ class StatusBar(Horizontal):
     ) -> None:
         super().__init__(id=id)
         # The project's folder name and the model's name are not ours to trust.
-        self._head = f" kimitui · {safe_line(project)} · {safe_line(model)}"
+        self._project = safe_line(project)
+        self._head = f" kimitui · {self._project} · {safe_line(model)}"
         self._sandbox = f"sandbox: {sandbox}"
         self._approval = approval
         self._git = ""
@@ -49,6 +50,12 @@ class StatusBar(Horizontal):
     def set_approval(self, approval: str) -> None:
         """The approval mode changed (the session's auto-approve toggle)."""
         self._approval = approval
+        self._left = self._left_text()
+        self.query_one("#status-left", Static).update(self._left)
+
+    def set_model(self, model: str) -> None:
+        """The session switched model (/model NAME)."""
+        self._head = f" kimitui · {self._project} · {safe_line(model)}"
         self._left = self._left_text()
         self.query_one("#status-left", Static).update(self._left)
 
