@@ -86,6 +86,20 @@ def test_a_large_file_is_attached_as_its_first_lines_with_a_note(project: Path) 
     assert any("big.txt is large" in note for _, note in attached.notes)
 
 
+def test_a_link_out_of_the_project_and_a_link_to_a_secret_are_not_attached(
+    project: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("PRIVATE NOTES\n")
+    (project / "notes.txt").symlink_to(outside)
+    (project / "config.txt").symlink_to(project / ".env")
+    attached = attach_mentions(Workspace(project), "read @notes.txt and @config.txt")
+    assert attached.text == "read @notes.txt and @config.txt"
+    assert "PRIVATE" not in attached.text and SECRET not in attached.text
+    notes = " ".join(note for _, note in attached.notes)
+    assert "outside the project" in notes and "withheld" in notes
+
+
 def test_the_transcript_shows_one_line_per_attached_file(project: Path) -> None:
     text = attach_mentions(Workspace(project), "look @app.py").text
     assert shorten_attachments(text) == "look @app.py\n\n[attached: app.py (2 lines, 34 bytes)]"
