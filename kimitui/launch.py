@@ -246,4 +246,15 @@ async def launch_tui(
             await app.run_async()
         finally:
             await agent.client.close()
+        print_quit_summary(agent, recording, args.demo)
         return app.return_code or 0
+
+
+def print_quit_summary(agent: Agent, recording: Recording, demo: bool) -> None:
+    """Files changed, tokens, cost and the resume command, on the terminal the app gave back."""
+    from kimitui.quitsummary import quit_summary, resume_command
+
+    resume = resume_command(agent.client.session_id, recording.transcript)
+    summary = quit_summary(agent.budget, recording.journal, resume, demo=demo)
+    if summary:
+        print(summary, flush=True)

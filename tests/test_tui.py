@@ -384,7 +384,7 @@ async def test_f1_opens_help_from_the_composer_and_the_footer_follows_the_state(
         assert "help" in footer and "pause" not in footer and "undo" not in footer
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        assert len(app.screen.query(".help-group")) == len(KEY_GROUPS) == 4
+        assert len(app.screen.query(".help-group")) == len(KEY_GROUPS) == 5
         text = " ".join(key for _, keys in KEY_GROUPS for key, _ in keys)
         for key in ("ctrl+s", "ctrl+r", "ctrl+z", "ctrl+t", "ctrl+o", "space", "ctrl+w"):
             assert key in text
@@ -525,9 +525,10 @@ async def test_the_palette_says_ui_theme_literally(project: Path) -> None:
         assert any("saved as [ui] theme in config.toml" in t for t in texts), texts
 
 
-async def test_quit_prints_the_command_that_resumes_the_session(
+async def test_quit_leaves_the_resume_command_to_the_launchers_summary(
     project: Path, tmp_path: Path
 ) -> None:
+    # The launcher prints it with the quit summary (tests/test_quit_summary.py): not twice.
     async with served_app(project, [Turn(content="ok")]) as (app, _server):
         transcript = tmp_path / "session.jsonl"
         transcript.write_text(json.dumps({"kind": "header", "demo": True}) + "\n")
@@ -545,7 +546,7 @@ async def test_quit_prints_the_command_that_resumes_the_session(
             app.exit = spy  # type: ignore[method-assign]
             await pilot.press("ctrl+q")
             await wait_for(pilot, lambda: bool(exits))
-    assert str(exits[0]) == f"resume this session: kimitui --resume {session} --demo"
+    assert exits == [None]
 
 
 def test_readme_keys_table_matches_the_app_bindings() -> None:
@@ -553,7 +554,7 @@ def test_readme_keys_table_matches_the_app_bindings() -> None:
     section = readme.split("## Keys\n", 1)[1].split("\n## ", 1)[0]
     main, review = section.split("**Review gate**", 1)
     review = review.split("**Session picker**", 1)[0]
-    names = {"escape": "Esc", "f1": "F1", "up": "↑"}
+    names = {"escape": "Esc", "f1": "F1", "f2": "F2", "up": "↑"}
     for binding in KimiApp.BINDINGS:
         assert f"| {names.get(binding.key, binding.key)}" in main, binding.key
     for binding in ReviewScreen.BINDINGS:

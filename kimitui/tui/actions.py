@@ -9,8 +9,10 @@ from textual.widgets import DirectoryTree, TextArea
 
 from kimitui.config import config_path
 from kimitui.core.transcript import SessionError
+from kimitui.tui.clip import copy_from
 from kimitui.tui.commands import export_session, raise_limit, run_slash, slash_command
 from kimitui.tui.dialogs import WaitOrStopScreen
+from kimitui.tui.findbar import FindBar
 from kimitui.tui.help import HelpScreen
 from kimitui.tui.host import AppHost
 from kimitui.tui.mentions import PathIndex, attach_mentions, project_files
@@ -104,6 +106,20 @@ class AppActions(AppHost):
 
     def action_recall_pending(self) -> None:
         self.composer.action_recall()
+
+    def action_find(self) -> None:
+        """ctrl+f: find in the thinking pane when it has the focus, else in the transcript."""
+        bar = self.query_one(FindBar)
+        if bar.is_open and bar.input.has_focus:
+            return
+        thinking = self.reasoning.has_focus
+        view = self.reasoning if thinking else self.transcript
+        bar.open(view, self.focused, "thinking pane" if thinking else "transcript")
+
+    def action_copy(self) -> None:
+        """F2: the mouse selection, else the chosen message of the pane (or the transcript)."""
+        focused = self.focused
+        copy_from(self, focused if isinstance(focused, TextView) else self.transcript)
 
     def action_toggle_steps(self) -> None:
         view = self.transcript

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -32,7 +31,7 @@ from kimitui.config import ConfigError, config_path
 from kimitui.core import events as ev
 from kimitui.core.journal import Journal
 from kimitui.core.loop import Agent
-from kimitui.core.transcript import read_header
+from kimitui.quitsummary import resume_command
 from kimitui.tui.actions import AppActions
 from kimitui.tui.agentview import AgentView
 from kimitui.tui.approval import approval_label as label_for
@@ -40,6 +39,7 @@ from kimitui.tui.commands import command_infos, palette_commands
 from kimitui.tui.composer import Composer
 from kimitui.tui.dialogs import QuitScreen
 from kimitui.tui.diffrows import warm_up
+from kimitui.tui.findbar import FindBar
 from kimitui.tui.gatelink import GateLink
 from kimitui.tui.githeader import watch_git
 from kimitui.tui.keystate import KeyState
@@ -61,7 +61,7 @@ from kimitui.tui.watch import ChangeTracker, watch_project
 class KimiApp(AgentView, GateLink, AppActions, KeyState):
     """Reasoning, tool calls and transcript of one Agent, with a file tree and a meter."""
 
-    CSS_PATH: ClassVar = ["app.tcss", "review.tcss", "dialogs.tcss"]
+    CSS_PATH: ClassVar = ["app.tcss", "review.tcss", "dialogs.tcss", "findbar.tcss"]
     TITLE = "kimitui"
     # Only control keys act on the main screen: a printable key is always text, and
     # one typed on another pane goes to the composer (see _route_key), so no letter
@@ -82,6 +82,8 @@ class KimiApp(AgentView, GateLink, AppActions, KeyState):
         Binding("ctrl+g", "look_behind", "conversation", priority=True),
         Binding("ctrl+l", "focus_composer", "composer", show=False, priority=True),
         Binding("f1", "help", "help", priority=True),
+        Binding("ctrl+f", "find", "find", show=False, priority=True),
+        Binding("f2", "copy", "copy", show=False, priority=True),
     ]
 
     def __init__(
@@ -160,6 +162,7 @@ class KimiApp(AgentView, GateLink, AppActions, KeyState):
                 yield TextView(id="reasoning")
                 yield ToolPane(id="tools")
                 yield TextView(id="transcript")
+                yield FindBar(id="findbar")
         yield Composer(id="composer")
         yield Footer(compact=True)
 
@@ -285,19 +288,11 @@ class KimiApp(AgentView, GateLink, AppActions, KeyState):
         self._shutting_down = True
         self._watch_stop.set()
         self.agent.stop()
-        hint = self.resume_command()
-        self.exit(0, message=Text(f"resume this session: {hint}") if hint else None)
+        self.exit(0)  # the launcher prints the summary and the resume command
 
     def resume_command(self) -> str:
         """The command that brings this session back, or "" when it is not saved."""
-        path = self.transcript_path
-        if path is None or not path.exists():
-            return ""
-        try:
-            demo = bool(read_header(path).get("demo"))
-        except OSError:
-            demo = False
-        return f"kimitui --resume {self.agent.client.session_id}" + (" --demo" if demo else "")
+        return resume_command(self.agent.client.session_id, self.transcript_path)
 
     async def on_unmount(self) -> None:
         self._shutting_down = True

@@ -246,3 +246,13 @@ def palette_commands(app: AppHost) -> Iterator[SystemCommand]:
         "Show where config.toml lives and copy its path to the clipboard",
         app.action_config_location,
     )
+    yield SystemCommand(
+        "Find in the transcript",
+        "Search the transcript (or the focused thinking pane); Enter moves on, Esc closes (ctrl+f)",
+        app.action_find,
+    )
+    yield SystemCommand(
+        "Copy the selection or the chosen message",
+        "Mouse-selected text, else the clicked or found message, without labels or borders (F2)",
+        app.action_copy,
+    )

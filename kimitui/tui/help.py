@@ -43,9 +43,28 @@ KEY_GROUPS: tuple[KeyGroup, ...] = (
             ("Tab / shift+Tab", "move the focus: tree, thinking, tool calls, transcript, composer"),
             ("any letter", "typed on another pane, it goes to the composer: letters never act"),
             ("Enter (tree, tool row)", "preview the file / show the full call and result"),
+            ("ctrl+f", "find in the transcript (in the thinking pane when it has the focus)"),
+            (
+                "F2",
+                "copy the mouse selection, else the clicked or found message "
+                "(no labels, no borders; ctrl+v pastes it here)",
+            ),
             ("F1", "this help"),
             ("ctrl+p", "command palette: theme, export, budgets, thinking pane, config…"),
-            ("ctrl+q", "quit (asks first while an edit waits; prints how to resume)"),
+            (
+                "ctrl+q",
+                "quit (asks first while an edit waits); prints files changed, tokens, "
+                "cost and how to resume",
+            ),
+        ),
+    ),
+    (
+        "Find bar (ctrl+f)",
+        (
+            ("Enter / ↓ / F3", "next match"),
+            ("shift+Enter / ↑ / shift+F3", "previous match"),
+            ("", "all lowercase ignores case; a capital letter matches case exactly"),
+            ("Esc", "close; the focus goes back where it was"),
         ),
     ),
     (

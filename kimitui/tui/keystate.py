@@ -117,6 +117,8 @@ class KeyState(AppHost):
             "recall_pending",
             "toggle_steps",
             "undo",
+            "find",
+            "copy",
         }
     )
     _gate_actions = frozenset({"open_review", "look_behind", "focus_composer"})

@@ -18,17 +18,20 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
 
 from kimitui.core.safetext import safe, safe_line
+from kimitui.tui.textmarks import TO_END, Span, overlay, selected_text
 
 TAB = "    "  # a tab is four spaces: the same whatever fragment a stream cuts it in
 
@@ -122,6 +125,21 @@ class Block:
     def invalidate(self) -> None:
         self._width = -1
 
+    def line_span(self, y: int, width: int) -> tuple[int, int]:
+        """Where wrapped line ``y`` starts and ends in :meth:`full` (its newline left out)."""
+        self._layout(width)
+        full = self.full()
+        start = self._starts[y]
+        end = self._starts[y + 1] if y + 1 < len(self._starts) else len(full)
+        return start, start + len(full[start:end].rstrip("\n"))
+
+    def line_at(self, offset: int, width: int) -> int:
+        """The wrapped line that holds character ``offset`` of :meth:`full`."""
+        if self.collapsed:
+            return 0
+        self._layout(width)
+        return max(bisect_right(self._starts, offset) - 1, 0)
+
     def line(self, y: int, width: int) -> list[Segment]:
         if self.collapsed:
             marker = "▸ " if self.collapsible else ""
@@ -145,7 +163,16 @@ class TextView(ScrollView, can_focus=True):
 
     DEFAULT_CSS = """
     TextView { overflow-x: hidden; overflow-y: auto; scrollbar-gutter: stable; }
+    TextView > .textview--match { background: $warning 40%; }
+    TextView > .textview--match-current { background: $accent; color: $text; text-style: bold; }
+    TextView > .textview--chosen { background: $primary 15%; }
     """
+    # Find marks, the current match, and the message chosen for copying.
+    COMPONENT_CLASSES: ClassVar = {
+        "textview--match",
+        "textview--match-current",
+        "textview--chosen",
+    }
 
     @dataclass
     class BlockClicked(Message):
@@ -161,6 +188,11 @@ class TextView(ScrollView, can_focus=True):
         self.blocks: list[Block] = []
         self._tops: list[int] = []
         self._width = 0
+        self.version = 0  # bumped by every change of the text: a find knows to search again
+        # Found text, by block index: [start, end) in the block's full() text.
+        self.marks: dict[int, list[tuple[int, int]]] = {}
+        self.current_mark: tuple[int, int, int] | None = None  # block, start, end
+        self.chosen: int | None = None  # the block a copy takes (clicked or found)
 
     # -- content ---------------------------------------------------------
 
@@ -198,6 +230,9 @@ class TextView(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self.blocks.clear()
+        self.marks.clear()
+        self.current_mark = None
+        self.chosen = None
         self._changed()
 
     def toggle(self, index: int) -> None:
@@ -215,7 +250,7 @@ class TextView(ScrollView, can_focus=True):
     @property
     def plain(self) -> str:
         """Everything the view shows, as text (tests and copy)."""
-        width = self._wrap_width()
+        width = self.wrap_width()
         lines = []
         for block in self.blocks:
             for y in range(block.line_count(width)):
@@ -226,6 +261,7 @@ class TextView(ScrollView, can_focus=True):
 
     def _changed(self, follow: bool = True, tail: int | None = None) -> None:
         """Lay out again and repaint: all of it, or only from line ``tail`` down."""
+        self.version += 1
         at_end = self.scroll_offset.y >= self.max_scroll_y - 1
         scroll_y = self.scroll_offset.y
         laid_out = self._relayout()
@@ -237,12 +273,12 @@ class TextView(ScrollView, can_focus=True):
         else:
             self.refresh_lines(tail, self.virtual_size.height - tail)
 
-    def _wrap_width(self) -> int:
+    def wrap_width(self) -> int:
         return self._width or max(self.scrollable_content_region.width, 1)
 
     def _relayout(self) -> bool:
         """Recount lines; True if a layout of the screen was needed."""
-        width = self._wrap_width()
+        width = self.wrap_width()
         tops, total = [], 0
         for block in self.blocks:
             tops.append(total)
@@ -275,29 +311,90 @@ class TextView(ScrollView, can_focus=True):
                 block.invalidate()
             self._relayout()
 
-    def _locate(self, y: int) -> tuple[int, int] | None:
+    def locate(self, y: int) -> tuple[int, int] | None:
         index = bisect_right(self._tops, y) - 1
         if index < 0 or index >= len(self.blocks):
             return None
         line = y - self._tops[index]
-        if line >= self.blocks[index].line_count(self._wrap_width()):
+        if line >= self.blocks[index].line_count(self.wrap_width()):
             return None
         return index, line
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self.rich_style
-        found = self._locate(self.scroll_offset.y + y)
+        found = self.locate(self.scroll_offset.y + y)
         if found is None:
             return Strip.blank(width, base)
         index, line = found
+        block = self.blocks[index]
+        spans = self._spans(index, line, self.scroll_offset.y + y)
         segments = [
             Segment(s.text, base + s.style if s.style else base)
-            for s in self.blocks[index].line(line, self._wrap_width())
+            for s in overlay(block.line(line, self.wrap_width()), spans)
         ]
-        return Strip(segments).crop_extend(0, width, base)
+        # Offsets let Textual's mouse selection know which character is where.
+        strip = Strip(segments).crop_extend(0, width, base)
+        return strip.apply_offsets(0, self.scroll_offset.y + y)
+
+    # -- marks, the chosen block and selection ------------------------------------
+
+    def _spans(self, index: int, line: int, virtual_y: int) -> list[Span]:
+        """Styles laid over one line: chosen block, find marks, the mouse selection."""
+        block = self.blocks[index]
+        spans: list[Span] = []
+        if index == self.chosen:
+            spans.append((0, TO_END, self.get_component_rich_style("textview--chosen")))
+        marks = self.marks.get(index)
+        if marks and not block.collapsed:
+            start, end = block.line_span(line, self.wrap_width())
+            found = self.get_component_rich_style("textview--match")
+            current = self.get_component_rich_style("textview--match-current")
+            for a, b in marks:
+                if a < end and b > start:
+                    style = current if self.current_mark == (index, a, b) else found
+                    spans.append((max(a, start) - start, min(b, end) - start, style))
+        selection = self.text_selection
+        if selection is not None and (got := selection.get_span(virtual_y)) is not None:
+            a, b = got
+            style = self.screen.get_component_rich_style("screen--selection")
+            spans.append((a, TO_END if b == -1 else b, style))
+        return spans
+
+    def set_marks(self, marks: dict[int, list[tuple[int, int]]]) -> None:
+        self.marks = marks
+        if self.current_mark is not None and self.current_mark[0] not in marks:
+            self.current_mark = None
+        self.refresh()
+
+    def show_mark(self, index: int, start: int, end: int) -> None:
+        """Make a match the current one: its block opened, chosen, and scrolled into view."""
+        block = self.blocks[index]
+        self.current_mark = (index, start, end)
+        self.chosen = index
+        if block.collapsed:
+            block.collapsed = False
+            self._changed(follow=False)
+        y = self._tops[index] + block.line_at(start, self.wrap_width())
+        self.scroll_to_region(Region(0, y, 1, 1), center=True, animate=False, immediate=True)
+        self.refresh()
+
+    def line_top(self, index: int) -> int:
+        """The virtual line where block ``index`` starts."""
+        return self._tops[index]
+
+    def choose(self, index: int | None) -> None:
+        self.chosen = index
+        self.refresh()
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The selected text as it was written: soft wraps joined, no borders or padding."""
+        text = selected_text(self, selection)
+        return None if text is None else (text, "\n")
 
     def on_click(self, event: events.Click) -> None:
-        found = self._locate(self.scroll_offset.y + event.y)
+        found = self.locate(self.scroll_offset.y + event.y)
+        if found is not None:
+            self.choose(found[0])  # the message a copy takes
         if found is not None and found[1] == 0:
             self.post_message(self.BlockClicked(self, found[0]))
