@@ -255,6 +255,8 @@ def print_quit_summary(agent: Agent, recording: Recording, demo: bool) -> None:
     from kimitui.quitsummary import quit_summary, resume_command
 
     resume = resume_command(agent.client.session_id, recording.transcript)
-    summary = quit_summary(agent.budget, recording.journal, resume, demo=demo)
+    store = agent.toolbox.checkpoints
+    changed = store.changed_files() if store is not None else None
+    summary = quit_summary(agent.budget, recording.journal, resume, demo=demo, changed=changed)
     if summary:
         print(summary, flush=True)

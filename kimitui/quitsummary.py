@@ -54,9 +54,19 @@ def _cost(budget: Budget, demo: bool) -> str:
     return f"{budget.cost:.4f} {budget.prices.currency}"
 
 
-def quit_summary(budget: Budget, journal: Journal, resume: str, *, demo: bool = False) -> str:
-    """The lines to print after the app exits; "" when the session did nothing."""
-    paths = files_changed(journal)
+def quit_summary(
+    budget: Budget,
+    journal: Journal,
+    resume: str,
+    *,
+    demo: bool = False,
+    changed: list[str] | None = None,
+) -> str:
+    """The lines to print after the app exits; "" when the session did nothing.
+
+    ``changed``: the files the checkpoints saw change (commands too); without it,
+    the journal's applied edits."""
+    paths = files_changed(journal) if changed is None else changed
     used = budget.used
     if budget.steps == 0 and used.total == 0 and not paths:
         return ""

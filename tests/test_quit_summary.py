@@ -148,3 +148,26 @@ def test_quitting_before_anything_happened_prints_no_summary(tmp_path: Path) -> 
     assert code == 0, output[-800:]
     assert "session summary" not in output
     assert "kimitui --resume" not in output
+
+
+def test_files_a_command_changed_are_counted_through_the_checkpoints(tmp_path: Path) -> None:
+    from kimitui.core.checkpoints import Checkpoints
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "keep.py").write_text("k = 1\n")
+    (project / "old.txt").write_text("old\n")
+    store = Checkpoints(project, "s1", base=tmp_path / "state")
+    assert store.changed_files() == []  # nothing happened yet
+    store.step = 1
+    store.take()
+    (project / "old.txt").unlink()  # what a command might do: delete, create, change
+    (project / "new.txt").write_text("new\n")
+    (project / "keep.py").write_text("k = 2\n")
+    store.mark_after()
+    changed = store.changed_files()
+    assert changed == ["keep.py", "new.txt", "old.txt"]
+    text = quit_summary(spent(), journal_with(tmp_path, []), "", changed=changed)
+    assert "files changed  3: keep.py, new.txt, old.txt" in text
+    store.undo()
+    assert store.changed_files() == []  # all undone: nothing is left changed

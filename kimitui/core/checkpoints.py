@@ -493,6 +493,21 @@ class Checkpoints:
                 break
             folder = folder.parent
 
+    def changed_files(self) -> list[str] | None:
+        """Files kimitui's steps changed since the session's first checkpoint (edits and
+        commands, minus what was undone); None when the store cannot tell."""
+        self.settle()
+        if self.broken:
+            return None
+        if not self.checkpoints:
+            return []  # nothing changed yet, or everything was undone
+        if not self.after:
+            return None
+        try:
+            return sorted(self.repo.changes(self.checkpoints[0].tree, self.after))
+        except CheckpointError:
+            return None
+
     def summary(self) -> list[tuple[Checkpoint, int]]:
         """Each checkpoint with how many files the steps after it changed, up to the next."""
         rows = []
