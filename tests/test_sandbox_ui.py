@@ -44,8 +44,12 @@ async def test_unconfined_run_waits_for_a_yes_and_a_no_reaches_the_model(
     ):
         assert "sandbox: none" in str(app.query_one("#status-left").render())
         await wait_for(pilot, lambda: isinstance(app.screen, RunApprovalScreen))
-        shown = " ".join(str(w.render()) for w in app.screen.query("Static"))
-        assert "NO sandbox" in shown and "-m pytest" in shown
+
+        def shown() -> str:
+            return " ".join(str(w.render()) for w in app.screen.query("Static"))
+
+        await wait_for(pilot, lambda: "NO sandbox" in shown())  # composed
+        assert "-m pytest" in shown()
         first = app.screen
         await pilot.pause(GUARD_S + 0.05)  # keys typed as it opens decide nothing
         await pilot.press("n")

@@ -246,7 +246,7 @@ def test_a_browser_sees_the_demo_types_a_message_and_approves_the_first_edit(
         type_message(page, "keep the tests green")
         _wait_screen(page, lambda s: "keep the tests green" in s)
 
-        screen = _wait_screen(page, lambda s: REVIEW_TITLE.search(s) is not None)
+        screen = _open_review(page)
         path = REVIEW_TITLE.search(screen).group(1)
         assert not (project / path).exists()  # a new file, waiting for the verdict
         time.sleep(1.0)  # keys in the gate's first 0.3 s decide nothing (tui/guard.py)
@@ -272,9 +272,21 @@ def test_a_task_typed_in_the_browser_reaches_the_model(tmp_path: Path) -> None:
         assert "ready" in page.evaluate(READ_SCREEN).splitlines()[0]
         assert not model.requests  # no task yet: the composer waits for one
         type_message(page, task)
-        _wait_screen(page, lambda s: REVIEW_TITLE.search(s) is not None)
+        _open_review(page)
         first = model.requests[0]["messages"]
         assert any(m["role"] == "user" and task in m["content"] for m in first)
+
+
+def _open_review(page) -> str:
+    """The review of the first edit, on screen. One that opens while the user has just
+    typed waits behind the composer ("… waits for your review"): ctrl+g brings it up."""
+    screen = _wait_screen(
+        page, lambda s: REVIEW_TITLE.search(s) is not None or "waits for your review" in s
+    )
+    if REVIEW_TITLE.search(screen) is None:
+        page.keyboard.press("Control+g")
+        screen = _wait_screen(page, lambda s: REVIEW_TITLE.search(s) is not None)
+    return screen
 
 
 def _wait_screen(page, predicate, seconds: float = 90) -> str:

@@ -121,7 +121,9 @@ async def test_palette_offers_every_kimitui_command(tmp_path: Path) -> None:
         titles = [c.title for c in app.get_system_commands(app.screen)]
     for title in (
         "Switch theme",
-        "Undo the last applied edit",
+        "Undo the last step, commands included",
+        "Undo to a step…",
+        "Undo the last applied edit only",
         "Export transcript",
         "Raise budget: steps",
         "Hide the thinking pane",
