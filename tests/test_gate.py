@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from kimitui.core.gate import AskGate
 from kimitui.tools import Decision, Workspace, apply_decision, make_edit
 from kimitui.tools.edits import ProposedEdit, overwrite_edit, rebase_edit
 from kimitui.tui import reviewstate
-from kimitui.tui.diffrows import ADDED, HEADER, REMOVED, DiffRows
+from kimitui.tui.diffrows import ADDED, CHUNK, HEADER, REMOVED, DiffRows
 from kimitui.tui.reviewstate import ReviewState
 
 BASE = "".join(f"line {i}\n" for i in range(1, 21))
@@ -201,10 +200,13 @@ def test_a_ten_thousand_line_diff_is_cheap_to_build_and_highlight(tmp_path: Path
         Workspace(tmp_path), call_id="c", tool="write_file", path="big.py", new_text=new
     )
     assert len(edit.hunks) == 200
-    started = time.perf_counter()
     rows = DiffRows(edit.hunks, "big.py")
-    for row in rows.unified[5000:5050]:  # one screen, highlighted on demand
+    middle = len(rows.unified) // 2
+    for row in rows.unified[middle : middle + 50]:  # one screen, highlighted on demand
         rows.spans(row, 1)
         rows.spans(row, 0)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.2, f"{elapsed * 1000:.0f} ms"
+    # Only the chunks under that screen were lexed, not the 10,000 lines (the cost is
+    # measured in the bench's review rows, not timed here).
+    lexed = [c for side in (rows.old, rows.new) for c in range(side.chunk_count) if
+             side.lexed(c * CHUNK)]  # fmt: skip
+    assert 0 < len(lexed) <= 4 and rows.old.chunk_count > 10
