@@ -9,11 +9,13 @@ from rich.style import Style
 from test_tui_snapshots import emit, finished_step_one, offline_app, ready
 from textual.app import App, ComposeResult
 from textual.widgets import Button, Static
-from tui_helpers import make_project, running, type_text, wait_for
+from tui_helpers import call, make_project, running, type_text, wait_for
 
 from kimitui.core import events as ev
+from kimitui.core.gate import AskGate
 from kimitui.demo.script import Turn
 from kimitui.tui.findbar import FindBar, count_label, find_matches, smart_pattern
+from kimitui.tui.review import ReviewScreen
 from kimitui.tui.textview import Block, TextView
 
 TCSS = Path(__file__).resolve().parents[1] / "kimitui" / "tui" / "findbar.tcss"
@@ -268,3 +270,32 @@ def test_the_find_bar_in_kimitui_looks_right(tmp_path: Path, snap_compare: Any) 
         await pilot.pause()
 
     assert snap_compare(offline_app(tmp_path), run_before=find, terminal_size=(100, 30))
+
+
+async def test_a_review_never_opens_over_the_find_bar_while_it_is_in_use(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    write = call("write_file", {"path": "found.py", "content": "F = 1\n"})
+    thought = "I am weighing where each function should live before I write. " * 12
+    turns = [Turn(reasoning=thought, tool_calls=(write,)), Turn(content="ok")]
+    gate = AskGate()
+    async with running(project, turns, task="go", gate=gate, tokens_per_second=150) as (
+        app,
+        _server,
+        pilot,
+    ):
+        await wait_for(pilot, lambda: app.agent.state == "thinking")
+        await pilot.press("ctrl+f")
+        bar = app.query_one(FindBar)
+        await type_text(pilot, "weigh")
+        await wait_for(pilot, lambda: gate.current is not None)  # the edit is proposed
+        await pilot.pause(0.4)
+        assert not isinstance(app.screen, ReviewScreen)  # it waits behind the find bar
+        assert bar.input.has_focus and bar.input.value == "weigh"
+        await type_text(pilot, "ing")  # keys keep going where they were typed
+        assert bar.input.value == "weighing" and not (project / "found.py").exists()
+        assert "waits for your review" in str(app.query_one("#gate-waiting").render())
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await wait_for(pilot, lambda: app.screen.takes_keys)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: (project / "found.py").exists())

@@ -9,6 +9,7 @@ import time
 
 from textual import on
 from textual.css.query import NoMatches
+from textual.widgets import Input
 
 from kimitui.core import events as ev
 from kimitui.core.gate import AskGate
@@ -78,10 +79,15 @@ class GateLink(AppHost):
         return box.has_focus and bool(box.text)
 
     def _typing_now(self) -> bool:
-        """A draft in the composer, or a key typed there just now: someone is writing."""
+        """A draft in the composer, a key typed there just now, or a one-line field
+        (the find bar) in use: someone is writing, and a review would take their keys."""
+        if len(self.screen_stack) != 1:
+            return False
+        if isinstance(self.focused, Input):
+            return True
         box = self.composer.input
         recent = time.monotonic() - box.last_key_at < TYPING_S
-        return len(self.screen_stack) == 1 and box.has_focus and (recent or bool(box.text))
+        return box.has_focus and (recent or bool(box.text))
 
     def _open_review(self, *, guarded: bool) -> None:
         gate = self.ask_gate
@@ -111,7 +117,8 @@ class GateLink(AppHost):
         gate = self.ask_gate
         if result == BEHIND:
             self._gate_behind = True
-            self.call_after_refresh(self.composer.input.focus)
+            if not isinstance(self.screen.focused, Input):  # typing in the find bar goes on
+                self.call_after_refresh(self.composer.input.focus)
         elif gate is not None and gate.current is not None:
             self.post_message(ReviewsChanged())
         if not self._shutting_down:

@@ -160,8 +160,9 @@ class KeyState(AppHost):
         guard = getattr(screen, "key_guard", None)
         if guard is not None and not guard.allows(event.key, event.time):
             if event.is_printable and isinstance(screen, ReviewScreen) and screen.first_hold:
-                # Typing went on as the review opened: it steps aside, the text stays text.
-                self._type_into_composer(event)
+                # Typing went on as the review opened: it steps aside, the text stays text,
+                # in the field it was typed in (the find bar) or else the composer.
+                self._type_aside(event)
                 screen.go_behind()
             return False
         if len(self.screen_stack) != 1 or not event.is_printable or event.key == "space":
@@ -171,6 +172,13 @@ class KeyState(AppHost):
         self._type_into_composer(event)
         self.composer.input.focus()
         return False
+
+    def _type_aside(self, event: events.Key) -> None:
+        field = self.screen_stack[0].focused
+        if isinstance(field, Input):
+            field.insert_text_at_cursor(event.character or "")
+        else:
+            self._type_into_composer(event)
 
     def _type_into_composer(self, event: events.Key) -> None:
         box = self.composer.input
