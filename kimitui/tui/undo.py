@@ -25,13 +25,13 @@ from kimitui.core.checkpoints import Checkpoint, CheckpointError, Checkpoints, U
 from kimitui.core.safetext import safe
 
 if TYPE_CHECKING:
-    from kimitui.tui.host import AppHost as KimiApp
+    from kimitui.tui.host import AppHost
 
 BUSY_STATES = ("thinking", "tools", "review", "retrying")
 SHOWN_CONFLICTS = 200  # a longer list is cut; the files past it are kept as they are
 
 
-def checkpoint_store(app: KimiApp) -> Checkpoints | None:
+def checkpoint_store(app: AppHost) -> Checkpoints | None:
     """The session's checkpoints, unless it has none or they failed (then the per-edit
     journal is the undo: it needs no git)."""
     store = app.agent.toolbox.checkpoints
@@ -40,7 +40,7 @@ def checkpoint_store(app: KimiApp) -> Checkpoints | None:
     return store
 
 
-def undo_checkpoint(app: KimiApp, to: int | None = None) -> None:
+def undo_checkpoint(app: AppHost, to: int | None = None) -> None:
     """Restore checkpoint ``to`` (None: the newest), asking about files changed since."""
     store = app.agent.toolbox.checkpoints
     if store is None:
@@ -65,7 +65,7 @@ def undo_checkpoint(app: KimiApp, to: int | None = None) -> None:
     app.push_screen(UndoConflictScreen(plan), callback=chosen)
 
 
-def _restore(app: KimiApp, store: Checkpoints, step: int, overwrite: Collection[str]) -> None:
+def _restore(app: AppHost, store: Checkpoints, step: int, overwrite: Collection[str]) -> None:
     try:
         report = store.undo(step, overwrite=overwrite)
     except (CheckpointError, OSError) as err:
@@ -81,7 +81,7 @@ def _restore(app: KimiApp, store: Checkpoints, step: int, overwrite: Collection[
     app.refresh_bindings()
 
 
-def undo_command(app: KimiApp, argument: str) -> None:
+def undo_command(app: AppHost, argument: str) -> None:
     """``/undo``: the last step (as ctrl+z); ``/undo STEP``: back to before STEP."""
     argument = argument.strip()
     if not argument:
@@ -93,7 +93,7 @@ def undo_command(app: KimiApp, argument: str) -> None:
         app.agent.emit(ev.Notice(text, "warning"))
 
 
-def pick_checkpoint(app: KimiApp) -> None:
+def pick_checkpoint(app: AppHost) -> None:
     """The palette's "undo to a step…": choose any checkpoint of the session."""
     store = app.agent.toolbox.checkpoints
     if store is None or not store.checkpoints:
