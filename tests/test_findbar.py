@@ -246,7 +246,9 @@ async def test_ctrl_f_on_the_thinking_pane_searches_it(tmp_path: Path) -> None:
     turns = [Turn(reasoning="Pricing first, then Models.", content="done")]
     async with running(project, turns, task="go") as (app, _server, pilot):
         await wait_for(pilot, lambda: not app.run_active and "done" in app.transcript.plain)
+        await pilot.pause()
         app.reasoning.focus()
+        await wait_for(pilot, lambda: app.reasoning.has_focus)  # focus moves on a refresh
         await pilot.press("ctrl+f")
         bar = app.query_one(FindBar)
         assert bar.view is app.reasoning
