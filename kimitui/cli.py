@@ -143,7 +143,8 @@ def _positive_float(text: str) -> float:
     return value
 
 
-_SETTING_FLAGS = (
+# The settings flags a front end hands on as given (serve passes them to every page).
+SETTING_FLAGS = (
     "model",
     "base_url",
     "api_key_env",
@@ -156,8 +157,26 @@ _SETTING_FLAGS = (
 )
 
 
+def add_budget_flags(p: argparse.ArgumentParser, note: str | None = None) -> None:
+    """The budget flags of the subcommands, typed and checked as the main CLI's."""
+    p.add_argument("--max-steps", dest="max_steps", type=_positive_int, metavar="N", help=note)
+    p.add_argument(
+        "--token-budget", dest="token_budget", type=_positive_int, metavar="N", help=note
+    )
+    p.add_argument(
+        "--time-budget", dest="time_budget", type=_positive_float, metavar="SECONDS", help=note
+    )
+    p.add_argument(
+        "--idle-timeout",
+        dest="idle_timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="a stream silent this long is a failure (default 90)",
+    )
+
+
 def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in _SETTING_FLAGS if getattr(args, name) is not None}
+    return {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name) is not None}
 
 
 def _prepare_project(args: argparse.Namespace, resumed: Transcript | None) -> Path:

@@ -33,10 +33,11 @@ from yarl import URL
 from kimitui.cli import (
     DEMO_PROJECT_ENV,
     EXIT_USAGE,
+    SETTING_FLAGS,
     UsageError,
+    _given_settings,
     _Parser,
-    _positive_float,
-    _positive_int,
+    add_budget_flags,
 )
 
 if TYPE_CHECKING:
@@ -52,18 +53,6 @@ PUBLIC_WARNING = (
     "kimitui serve: WARNING: listening on {host} port {port}, not loopback only: anyone "
     "who can reach it can drive kimitui on {project}, approve its edits and change the project. "
     "There is no password; use --public only on a network you trust."
-)
-# Flags handed on to every `kimitui PROJECT ...` the server starts, as they were given.
-_PASSED_VALUES = (
-    "model",
-    "base_url",
-    "api_key_env",
-    "max_steps",
-    "token_budget",
-    "time_budget",
-    "idle_timeout",
-    "approve",
-    "theme",
 )
 
 
@@ -88,26 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model id")
     p.add_argument("--base-url", dest="base_url", help="OpenAI-compatible endpoint")
     p.add_argument("--api-key-env", dest="api_key_env", metavar="VAR", help="env var of the key")
-    p.add_argument(
-        "--max-steps", dest="max_steps", type=_positive_int, metavar="N", help="per session"
-    )
-    p.add_argument(
-        "--token-budget", dest="token_budget", type=_positive_int, metavar="N", help="per session"
-    )
-    p.add_argument(
-        "--time-budget",
-        dest="time_budget",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="per session",
-    )
-    p.add_argument(
-        "--idle-timeout",
-        dest="idle_timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="a silent stream fails after this long",
-    )
+    add_budget_flags(p, note="per session")
     p.add_argument("--approve", choices=["ask", "auto", "never"], help="edits (default ask)")
     p.add_argument("--theme", help="TUI theme name")
     return p
@@ -203,9 +173,8 @@ def _check_settings(args: argparse.Namespace) -> None:
     """A broken config or a missing key: said here, not in every browser tab."""
     from kimitui.config import ConfigError, load_settings
 
-    given = {k: getattr(args, k) for k in _PASSED_VALUES if getattr(args, k) is not None}
     try:
-        settings = load_settings(given)
+        settings = load_settings(_given_settings(args))
     except ConfigError as err:
         raise UsageError(str(err)) from err
     if not args.demo and not os.environ.get(settings.api_key_env, "").strip():
@@ -220,7 +189,7 @@ def session_argv(project: Path, args: argparse.Namespace) -> list[str]:
     argv = [sys.executable, "-m", "kimitui", str(project)]
     if args.demo:
         argv.append("--demo")
-    for name in _PASSED_VALUES:
+    for name in SETTING_FLAGS:
         value = getattr(args, name)
         if value is not None:
             argv += ["--" + name.replace("_", "-"), str(value)]

@@ -24,8 +24,7 @@ from kimitui.cli import (
     _check_folder,
     _given_settings,
     _Parser,
-    _positive_float,
-    _positive_int,
+    add_budget_flags,
 )
 
 log = logging.getLogger("kimitui.acp")
@@ -53,10 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VAR",
         help="env var holding the API key (default MOONSHOT_API_KEY)",
     )
-    p.add_argument("--max-steps", dest="max_steps", type=_positive_int, metavar="N")
-    p.add_argument("--token-budget", dest="token_budget", type=_positive_int, metavar="N")
-    p.add_argument("--time-budget", dest="time_budget", type=_positive_float, metavar="SECONDS")
-    p.add_argument("--idle-timeout", dest="idle_timeout", type=_positive_float, metavar="SECONDS")
+    add_budget_flags(p)
     p.add_argument(
         "--demo",
         action="store_true",

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kimitui.cli import EXIT_USAGE, UsageError, _positive_float, _positive_int
+from kimitui.cli import EXIT_USAGE, UsageError, _positive_int, add_budget_flags
 from kimitui.config import ConfigError, Settings, load_settings
 from kimitui.core.safetext import safe
 
@@ -61,10 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="offline: scripted models on the sample project (copied into PROJECT if given, "
         "which must be missing or empty)",
     )
-    p.add_argument("--max-steps", dest="max_steps", type=_positive_int, metavar="N")
-    p.add_argument("--token-budget", dest="token_budget", type=_positive_int, metavar="N")
-    p.add_argument("--time-budget", dest="time_budget", type=_positive_float, metavar="SECONDS")
-    p.add_argument("--idle-timeout", dest="idle_timeout", type=_positive_float, metavar="SECONDS")
+    add_budget_flags(p)
     p.add_argument(
         "--out",
         metavar="DIR",

@@ -47,6 +47,8 @@ class RunCopy:
 def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
     env = {**os.environ, **_GIT_ENV}
     try:
+        # kimitui's own worktree set-up for the user's compare, before any model runs;
+        # hooks and fsmonitor are off, so nothing the repository names is started.
         done = subprocess.run(
             ["git", *_GIT_SAFE, *args],
             cwd=cwd,
