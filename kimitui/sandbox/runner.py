@@ -20,6 +20,7 @@ from kimitui.sandbox import bwrap, landlock
 from kimitui.sandbox.env import child_env
 from kimitui.sandbox.level import Level, detect
 from kimitui.sandbox.macos import seatbelt_profile
+from kimitui.sandbox.nsinit import SandboxInit
 from kimitui.sandbox.policy import Policy, write_grants
 
 KEEP_BYTES = 512 * 1024  # rolling window: only the tail is ever shown
@@ -117,10 +118,16 @@ class Sandbox:
     ) -> RunResult:
         confined = self.confined(command, policy, secrets=secrets, venv=venv, extra_env=extra_env)
         with confined as box:
+            init = SandboxInit() if box.level == "bwrap" else None
+            ending = _Ending(graceful=box.level == "landlock", init=init)
             started = time.monotonic()
-            code, timed_out, output = await _spawn(
-                box.argv, policy.root, box.env, timeout, box.level == "landlock", on_output
-            )
+            try:
+                argv = ending.init.argv(box.argv) if ending.init else box.argv
+                code, timed_out, output = await _spawn(
+                    argv, policy.root, box.env, timeout, on_output, ending
+                )
+            finally:
+                ending.close()
         return RunResult(
             command=tuple(command),
             exit_code=code,
@@ -131,6 +138,26 @@ class Sandbox:
             level=box.level,
             dropped_env=box.dropped_env,
         )
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How a run's process tree is ended."""
+
+    graceful: bool  # SIGTERM first: the Landlock launcher then kills what it adopted
+    init: SandboxInit | None  # bwrap: the namespace's init, killed directly
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return (self.init.write_fd,) if self.init is not None else ()
+
+    def started(self, launcher: int) -> None:
+        if self.init is not None:
+            self.init.watch(launcher)
+
+    def close(self) -> None:
+        if self.init is not None:
+            self.init.close()
 
 
 def _confined(level: Level, policy: Policy, command: list[str], tmp: Path) -> list[str]:
@@ -153,20 +180,47 @@ async def _spawn(
     cwd: Path,
     env: Mapping[str, str],
     timeout: float,
-    graceful: bool,
     on_output: OutputSink | None,
+    ending: _Ending,
 ) -> tuple[int | None, bool, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
+    stream, transport, write_fd = await _output_pipe()
+    try:
+        try:
+            proc = await _start(argv, cwd, env, write_fd, ending)
+        finally:
+            os.close(write_fd)
+        return await _watch(proc, stream, timeout, on_output, ending)
+    finally:
+        transport.close()
+
+
+async def _output_pipe() -> tuple[asyncio.StreamReader, asyncio.ReadTransport, int]:
+    """A pipe for the output, read apart from the process.
+
+    Not asyncio's own: on Python 3.11 ``proc.wait()`` also waits for its pipes
+    to close, so one survivor holding stdout would hang the run for good.
+    """
+    read_fd, write_fd = os.pipe()
+    stream = asyncio.StreamReader()
+    try:
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", buffering=0)
+        )
+    except BaseException:
+        os.close(write_fd)
+        raise
+    return stream, transport, write_fd
+
+
+async def _watch(
+    proc: asyncio.subprocess.Process,
+    stream: asyncio.StreamReader,
+    timeout: float,
+    on_output: OutputSink | None,
+    ending: _Ending,
+) -> tuple[int | None, bool, str]:
     buffer = bytearray()
-    reader = asyncio.create_task(_drain(proc.stdout, buffer, on_output))
+    reader = asyncio.create_task(_drain(stream, buffer, on_output), name="sandbox-output")
     timed_out = False
     try:
         await asyncio.wait_for(proc.wait(), timeout)
@@ -178,7 +232,7 @@ async def _spawn(
     finally:
         # Also after a normal exit: stray children must not outlive the run
         # (and would hold the output pipe open).
-        await _end_tree(proc, graceful)
+        await _end_tree(proc, ending)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(reader), READ_AFTER_EXIT)
     reader.cancel()
@@ -186,11 +240,38 @@ async def _spawn(
     return code, timed_out, buffer.decode("utf-8", "replace")
 
 
+async def _start(
+    argv: list[str], cwd: Path, env: Mapping[str, str], out_fd: int, ending: _Ending
+) -> asyncio.subprocess.Process:
+    """Start ``argv``; cancelled meanwhile, the started tree is ended, not left running."""
+    starting = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out_fd,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=ending.pass_fds,
+        )
+    )
+    try:
+        proc = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # asyncio's own clean-up would kill the leader alone and then wait on it.
+        with contextlib.suppress(Exception):
+            proc = await starting
+            ending.started(proc.pid)
+            await _end_tree(proc, ending)
+        raise
+    ending.started(proc.pid)
+    return proc
+
+
 async def _drain(
-    stream: asyncio.StreamReader | None, buffer: bytearray, on_output: OutputSink | None
+    stream: asyncio.StreamReader, buffer: bytearray, on_output: OutputSink | None
 ) -> None:
-    if stream is None:
-        return
     while chunk := await stream.read(65536):
         buffer += chunk
         if on_output is not None:
@@ -199,12 +280,14 @@ async def _drain(
             del buffer[: len(buffer) - KEEP_BYTES]
 
 
-async def _end_tree(proc: asyncio.subprocess.Process, graceful: bool) -> None:
+async def _end_tree(proc: asyncio.subprocess.Process, ending: _Ending) -> None:
     """The launcher kills what it adopted on SIGTERM; then the group is killed."""
-    if graceful and proc.returncode is None:
+    if ending.graceful and proc.returncode is None:
         _signal_group(proc.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await _reap(proc, TERM_GRACE)
+    if ending.init is not None:
+        ending.init.kill()
     _signal_group(proc.pid, signal.SIGKILL)
     if proc.returncode is None:
         await _reap(proc, None)
