@@ -122,7 +122,7 @@ async def test_timeout_is_capped_and_kills(project: Path) -> None:
     result = await box.call("c", "run_command", {"command": "sleep 30", "timeout_s": 999})
     assert not result.ok
     assert result.output.startswith("(timeout_s 999 capped to 1 s)\ntimed out after 1 s")
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 25  # killed, not left to its 30 s
 
 
 async def test_unparseable_and_denied_are_refused_with_a_reason(project: Path) -> None:

@@ -8,6 +8,7 @@ their command line, from the host's /proc.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,8 +20,7 @@ from pathlib import Path
 import pytest
 from proctools import running, wait_gone, wait_running
 
-from kimitui.sandbox import Policy, Sandbox, detect
-from kimitui.sandbox.bwrap import argv as bwrap_argv
+from kimitui.sandbox import Policy, Sandbox, bwrap, detect
 from kimitui.sandbox.nsinit import SandboxInit
 
 
@@ -96,7 +96,8 @@ async def test_killing_the_sandbox_init_ends_it_even_with_its_launcher_frozen(
     empty.touch()
     command = [sys.executable, "-c", sleeper(token) + "import time; time.sleep(60)"]
     init = SandboxInit()
-    box = bwrap_argv(str(level.binary), Policy(root=tmp_path), command, keep=[], empty=empty)
+    keep = bwrap.keep_for(command)  # a venv under /tmp (CI's) stays visible
+    box = bwrap.argv(str(level.binary), Policy(root=tmp_path), command, keep=keep, empty=empty)
     argv = init.argv(box)
     launcher = await asyncio.create_subprocess_exec(
         *argv, pass_fds=(init.write_fd,), start_new_session=True, stdout=subprocess.DEVNULL
@@ -108,7 +109,8 @@ async def test_killing_the_sandbox_init_ends_it_even_with_its_launcher_frozen(
         init.kill()
         assert wait_gone(token), "the namespace outlived its init"
     finally:
-        os.killpg(launcher.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
         await launcher.wait()
         init.close()
 

@@ -90,7 +90,7 @@ async def test_timeout_kills_the_whole_process_group(project: Path, tmp_path: Pa
     )
     started = time.monotonic()
     result = await box.call("c", "run_tests", {})
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 40  # killed, not left to its 60 s
     assert not result.ok
     assert result.output.startswith(
         "run_tests: TIMED OUT after 1.5s; the test process group was killed"
