@@ -281,7 +281,8 @@ async def _drain(
 
 
 async def _end_tree(proc: asyncio.subprocess.Process, ending: _Ending) -> None:
-    """The launcher kills what it adopted on SIGTERM; then the group is killed."""
+    """Landlock's launcher is given SIGTERM to kill what it adopted, bwrap's
+    namespace init is killed, then the whole process group."""
     if ending.graceful and proc.returncode is None:
         _signal_group(proc.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
