@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from kimitui import __version__
 
@@ -72,34 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VAR",
         help="env var holding the API key (default MOONSHOT_API_KEY)",
     )
-    p.add_argument(
-        "--max-steps",
-        dest="max_steps",
-        type=_positive_int,
-        metavar="N",
-        help="model calls allowed (default 25)",
-    )
-    p.add_argument(
-        "--token-budget",
-        dest="token_budget",
-        type=_positive_int,
-        metavar="N",
-        help="cap on total billed tokens",
-    )
-    p.add_argument(
-        "--time-budget",
-        dest="time_budget",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="wall-clock cap",
-    )
-    p.add_argument(
-        "--idle-timeout",
-        dest="idle_timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="a stream silent this long is a failure (default 90)",
-    )
+    add_budget_flags(p)
     p.add_argument(
         "--approve",
         choices=["ask", "auto", "never"],
@@ -158,13 +131,34 @@ SETTING_FLAGS = (
 
 
 def add_budget_flags(p: argparse.ArgumentParser, note: str | None = None) -> None:
-    """The budget flags of the subcommands, typed and checked as the main CLI's."""
-    p.add_argument("--max-steps", dest="max_steps", type=_positive_int, metavar="N", help=note)
+    """The budget flags, typed and checked alike in the main CLI and its subcommands.
+
+    ``note`` is added to each flag's help (serve: "per session").
+    """
+
+    def helped(text: str) -> str:
+        return f"{text}; {note}" if note else text
+
     p.add_argument(
-        "--token-budget", dest="token_budget", type=_positive_int, metavar="N", help=note
+        "--max-steps",
+        dest="max_steps",
+        type=_positive_int,
+        metavar="N",
+        help=helped("model calls allowed (default 25)"),
     )
     p.add_argument(
-        "--time-budget", dest="time_budget", type=_positive_float, metavar="SECONDS", help=note
+        "--token-budget",
+        dest="token_budget",
+        type=_positive_int,
+        metavar="N",
+        help=helped("cap on total billed tokens"),
+    )
+    p.add_argument(
+        "--time-budget",
+        dest="time_budget",
+        type=_positive_float,
+        metavar="SECONDS",
+        help=helped("wall-clock cap"),
     )
     p.add_argument(
         "--idle-timeout",
@@ -175,8 +169,15 @@ def add_budget_flags(p: argparse.ArgumentParser, note: str | None = None) -> Non
     )
 
 
-def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name) is not None}
+def settings_from_flags(args: argparse.Namespace) -> Settings:
+    """The config with the flags given on top; a broken config is a usage error."""
+    from kimitui.config import ConfigError, load_settings
+
+    given = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name) is not None}
+    try:
+        return load_settings(given)
+    except ConfigError as err:
+        raise UsageError(str(err)) from err
 
 
 def _prepare_project(args: argparse.Namespace, resumed: Transcript | None) -> Path:
@@ -308,12 +309,7 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kimitui.config import ConfigError, load_settings
-
-    try:
-        settings = load_settings(_given_settings(args))
-    except ConfigError as err:
-        raise UsageError(str(err)) from err
+    settings = settings_from_flags(args)
     approve = args.approve or ("ask" if not args.headless else "never")
     _check_flags(args, approve)
     _check_project_early(args)

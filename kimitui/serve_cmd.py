@@ -35,9 +35,9 @@ from kimitui.cli import (
     EXIT_USAGE,
     SETTING_FLAGS,
     UsageError,
-    _given_settings,
     _Parser,
     add_budget_flags,
+    settings_from_flags,
 )
 
 if TYPE_CHECKING:
@@ -171,12 +171,7 @@ def _demo_project(args: argparse.Namespace) -> Path:
 
 def _check_settings(args: argparse.Namespace) -> None:
     """A broken config or a missing key: said here, not in every browser tab."""
-    from kimitui.config import ConfigError, load_settings
-
-    try:
-        settings = load_settings(_given_settings(args))
-    except ConfigError as err:
-        raise UsageError(str(err)) from err
+    settings = settings_from_flags(args)
     if not args.demo and not os.environ.get(settings.api_key_env, "").strip():
         raise UsageError(
             f"no API key: set {settings.api_key_env} (export {settings.api_key_env}=sk-...) "

@@ -22,9 +22,9 @@ from kimitui.cli import (
     UsageError,
     _api_key,
     _check_folder,
-    _given_settings,
     _Parser,
     add_budget_flags,
+    settings_from_flags,
 )
 
 log = logging.getLogger("kimitui.acp")
@@ -86,12 +86,8 @@ def main(argv: list[str]) -> int:
 
 def prepare(args: argparse.Namespace):  # -> Options (the import is deferred)
     from kimitui.acp.session import Options
-    from kimitui.config import ConfigError, load_settings
 
-    try:
-        settings = load_settings(_given_settings(args))
-    except ConfigError as err:
-        raise UsageError(str(err)) from err
+    settings = settings_from_flags(args)
     key = _api_key(args, settings.api_key_env)
     if args.demo:
         project = _demo_project(args.project)
