@@ -39,6 +39,7 @@ from acp.schema import (
     Implementation,
     McpServerStdio,
     PermissionOption,
+    PromptResponse,
     RequestPermissionResponse,
     ToolCallUpdate,
 )
@@ -209,6 +210,18 @@ async def start(agent: Agent, cwd: Path) -> str:
     assert init.agent_capabilities is not None and init.agent_capabilities.load_session
     session = await agent.conn.new_session(cwd=str(cwd), mcp_servers=[])
     return session.session_id
+
+
+async def one_prompt(
+    model: ScriptedServer, project: Path, client: RecordingClient, tmp_path: Path, text: str
+) -> PromptResponse:
+    """A new session in ``project`` and one prompt to the end."""
+    args = ("--base-url", model.base_url)
+    async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
+        session_id = await start(agent, project)
+        return await asyncio.wait_for(
+            agent.conn.prompt(session_id=session_id, prompt=[text_block(text)]), TIMEOUT
+        )
 
 
 def only_json_rpc(lines: list[bytes]) -> None:
@@ -530,12 +543,7 @@ async def test_a_file_changed_while_its_question_waits(tmp_path: Path) -> None:
 
     client = RecordingClient(allow_all_but(), on_permission=user_types)
     async with ScriptedServer(turns) as model:
-        args = ("--base-url", model.base_url)
-        async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
-            session_id = await start(agent, project)
-            answer = await asyncio.wait_for(
-                agent.conn.prompt(session_id=session_id, prompt=[text_block("edit")]), TIMEOUT
-            )
+        answer = await one_prompt(model, project, client, tmp_path, "edit")
     assert answer.stop_reason == "end_turn"
     assert target.read_text() == "x = 10\ny = 3\nz = 3\n"
     first_call, second_call = (u.tool_call_id for u in client.of("tool_call"))
@@ -655,12 +663,7 @@ async def test_a_running_command_shows_its_output_as_it_comes(tmp_path: Path) ->
     ]
     client = RecordingClient(allow_all_but())
     async with ScriptedServer(turns) as model:
-        args = ("--base-url", model.base_url)
-        async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
-            session_id = await start(agent, project)
-            answer = await asyncio.wait_for(
-                agent.conn.prompt(session_id=session_id, prompt=[text_block("run")]), TIMEOUT
-            )
+        answer = await one_prompt(model, project, client, tmp_path, "run")
     assert answer.stop_reason == "end_turn"
     call_id = client.of("tool_call")[0].tool_call_id
     mine = client.for_call(call_id)
@@ -701,12 +704,7 @@ async def test_a_commit_is_asked_every_time(tmp_path: Path) -> None:
 
     client = RecordingClient(decide)
     async with ScriptedServer(turns) as model:
-        args = ("--base-url", model.base_url)
-        async with kimitui_acp(project, client, tmp_path, *args, MOONSHOT_API_KEY="sk-t") as agent:
-            session_id = await start(agent, project)
-            answer = await asyncio.wait_for(
-                agent.conn.prompt(session_id=session_id, prompt=[text_block("commit")]), TIMEOUT
-            )
+        answer = await one_prompt(model, project, client, tmp_path, "commit")
     assert answer.stop_reason == "end_turn"
     assert kinds == [["allow_once", "reject_once"]] * 2
     asked = [call for kind, call in client.log if kind == "permission"]
