@@ -100,8 +100,9 @@ async def test_exit_code_then_output_and_live_chunks(project: Path) -> None:
             chunks.append(text)
 
         def result(self, *a: Any) -> None: ...
+        def decision(self, *a: Any) -> None: ...
 
-    box.commands.observer = Watch()  # type: ignore[assignment]
+    box.commands.observer = Watch()
     result = await box.call("c1", "run_command", {"command": "echo one; echo two >&2; exit 3"})
     assert not result.ok
     assert result.output == "exit code 3\n--- output ---\none\ntwo\n"

@@ -137,10 +137,8 @@ class CommandRunner:
 
     def _decided(self, call_id: str, refusal: str | None, by: str, prefix: str = "") -> None:
         """Report the gate's answer; a refusal ends the call with the reason."""
-        # Optional: an observer written before decisions existed still works.
-        decision = getattr(self.observer, "decision", None)
-        if decision is not None:
-            decision(call_id, str(self.workspace.root), refusal is None, refusal or "", by)
+        root = str(self.workspace.root)
+        self.observer.decision(call_id, root, refusal is None, refusal or "", by)
         if refusal is not None:
             raise ToolError(prefix + refusal)
 
