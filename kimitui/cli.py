@@ -185,21 +185,24 @@ def _prepare_project(args: argparse.Namespace, resumed: Transcript | None) -> Pa
         # A resumed session works where it started; --demo must not copy the sample again.
         args.project = resumed.project
     if args.demo and resumed is None:
-        from kimitui.demo import copy_sample
-
-        target = (
-            Path(args.project) if args.project else Path(tempfile.mkdtemp(prefix="kimitui-demo-"))
-        )
-        if _copied_by_serve(target):
-            return target.resolve()
-        try:
-            copy_sample(target)
-        except ValueError as err:
-            raise UsageError(str(err)) from err
-        return target.resolve()
+        if args.project and _copied_by_serve(Path(args.project)):
+            return Path(args.project).resolve()
+        return copy_demo(args.project)
     project = Path(args.project or ".")
     _check_folder(project)
     return project.resolve()
+
+
+def copy_demo(given: str | None, prefix: str = "kimitui-demo-") -> Path:
+    """The sample project copied into ``given`` (missing or empty) or a fresh temp dir."""
+    from kimitui.demo import copy_sample
+
+    target = Path(given) if given else Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        copy_sample(target)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    return target.resolve()
 
 
 def _copied_by_serve(target: Path) -> bool:

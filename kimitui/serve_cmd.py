@@ -20,7 +20,6 @@ import shlex
 import signal
 import socket
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from kimitui.cli import (
     UsageError,
     _Parser,
     add_budget_flags,
+    copy_demo,
     settings_from_flags,
 )
 
@@ -156,14 +156,7 @@ def _project(args: argparse.Namespace) -> Path:
 
 def _demo_project(args: argparse.Namespace) -> Path:
     """The sample, copied once: every page (and every reload) works on the same copy."""
-    from kimitui.demo import copy_sample
-
-    target = Path(args.project) if args.project else Path(tempfile.mkdtemp(prefix="kimitui-demo-"))
-    try:
-        copy_sample(target)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-    project = target.resolve()
+    project = copy_demo(args.project)
     os.environ[DEMO_PROJECT_ENV] = str(project)  # the sessions inherit it: no second copy
     print(f"demo project: {_safe(str(project))}", flush=True)
     return project

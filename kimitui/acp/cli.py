@@ -14,7 +14,6 @@ import asyncio
 import logging
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 from kimitui.cli import (
@@ -24,6 +23,7 @@ from kimitui.cli import (
     _check_folder,
     _Parser,
     add_budget_flags,
+    copy_demo,
     settings_from_flags,
 )
 
@@ -100,16 +100,9 @@ def prepare(args: argparse.Namespace):  # -> Options (the import is deferred)
 
 
 def _demo_project(given: str | None) -> Path:
-    from kimitui.demo import copy_sample
-
-    target = Path(given) if given else Path(tempfile.mkdtemp(prefix="kimitui-demo-"))
-    if target.is_dir() and any(target.iterdir()):
-        return target.resolve()  # an earlier demo's folder, e.g. to load its sessions
-    try:
-        copy_sample(target)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-    return target.resolve()
+    if given and Path(given).is_dir() and any(Path(given).iterdir()):
+        return Path(given).resolve()  # an earlier demo's folder, e.g. to load its sessions
+    return copy_demo(given)
 
 
 def setup_logging() -> str:

@@ -13,12 +13,11 @@ import json
 import os
 import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kimitui.cli import EXIT_USAGE, UsageError, _positive_int, add_budget_flags
+from kimitui.cli import EXIT_USAGE, UsageError, _positive_int, add_budget_flags, copy_demo
 from kimitui.config import ConfigError, Settings, load_settings
 from kimitui.core.safetext import safe
 
@@ -120,19 +119,9 @@ def _task(args: argparse.Namespace) -> str:
 
 def _project(args: argparse.Namespace) -> Path:
     if args.demo:
-        from kimitui.demo import copy_sample
-
-        target = (
-            Path(args.project)
-            if args.project
-            else Path(tempfile.mkdtemp(prefix="kimitui-compare-demo-"))
-        )
-        try:
-            copy_sample(target)
-        except ValueError as err:
-            raise UsageError(str(err)) from err
-        print(f"demo project: {target.resolve()}", file=sys.stderr, flush=True)
-        return target.resolve()
+        target = copy_demo(args.project, prefix="kimitui-compare-demo-")
+        print(f"demo project: {target}", file=sys.stderr, flush=True)
+        return target
     return _check_project(args)
 
 
